@@ -1,0 +1,61 @@
+"""Command line: ``python -m analysis <command>`` or ``core-business <command>``.
+
+The CLI only parses arguments and calls the library. Each feature module registers its own
+sub-command through a ``register(subparsers)`` function, listed in ``_COMMAND_MODULES``; heavy
+libraries are imported inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+_COMMAND_MODULES = ("build", "letters", "coding", "review", "charts", "compare", "synthetic")
+
+
+def add_path_args(p: argparse.ArgumentParser) -> None:
+    """--raw/--out/--reports, shared by every command that reads the project data."""
+    p.add_argument("--raw", type=Path, default=None, help="raw data folder (default: data/raw)")
+    p.add_argument("--out", type=Path, default=None, help="processed tables folder (default: data/processed)")
+    p.add_argument("--reports", type=Path, default=None, help="reports folder (default: reports)")
+
+
+def paths_from_args(args) -> "Paths":
+    from .paths import PROCESSED, RAW, REPORTS, Paths
+
+    return Paths(raw=args.raw or RAW, processed=args.out or PROCESSED, reports=args.reports or REPORTS)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="core-business",
+        description="Core Business (HMIC 2014) cross-force analysis: build tables, code letters, "
+        "export charts, compare rounds.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f".{name}", __package__)
+        except ModuleNotFoundError as exc:  # a feature not built yet must not break the others
+            if exc.name == f"{__package__}.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return int(rc or 0)

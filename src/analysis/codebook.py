@@ -1,0 +1,234 @@
+"""The coding frame: criteria, their allowed values and the value -> judgement map.
+
+Loaded from ``data/raw/codebook.yaml`` (project copy of the agreed codebook). Also resolves the
+many ways analysts write a criterion (``A2``, ``attend_all_crimes``, ``Attend-all-crimes policy``)
+and a value (``yes``, ``Y``, ``✓``, ``TRUE``, ``Partial``, ``Some crime types``...).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .errors import InputError
+
+JUDGEMENTS = ("positive", "partial", "negative")
+# Derived states that are never typed in (see the codebook header).
+NOT_REPORTED = "not_reported"
+CONTESTED = "contested"
+JUDGEMENT_STATES = (*JUDGEMENTS, NOT_REPORTED, CONTESTED)
+
+# Spellings of a yes/no answer. Applied only when the criterion has a value called yes/no.
+_YES = {"yes", "y", "true", "t", "1", "x", "✓", "✔", "☑", "✅"}
+_NO = {"no", "n", "false", "f", "0", "✗", "✘", "☒", "❌"}
+# Spellings of a judgement, used when the text is not a value name of the criterion.
+_JUDGEMENT_WORDS = {
+    "positive": "positive", "pos": "positive", "+": "positive", "strength": "positive",
+    "partial": "partial", "part": "partial", "partly": "partial", "mixed": "partial",
+    "some": "partial", "developing": "partial", "+/-": "partial", "~": "partial",
+    "negative": "negative", "neg": "negative", "-": "negative", "weakness": "negative",
+}
+
+
+def norm_token(text: object) -> str:
+    """Lower-case, trim, and turn spaces/hyphens/slashes into underscores: 'Some crime types ' ->
+    'some_crime_types'."""
+    s = str(text).strip().lower()
+    s = re.sub(r"[\s\-/]+", "_", s)
+    return s.strip("_")
+
+
+def _norm_label(text: object) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    key: str
+    area: str
+    label: str
+    question: str
+    values: dict  # value name -> judgement, in codebook order
+
+    @property
+    def framed(self) -> bool:
+        """P0/A0/F0 hold findings outside the frame: kept, but not compared across forces."""
+        return not self.id.endswith("0")
+
+
+class Codebook:
+    def __init__(self, criteria: list[Criterion], areas: dict[str, str], source: str = "<codebook>"):
+        self.criteria = {c.id: c for c in criteria}
+        self.areas = dict(areas)
+        self.source = source
+
+    # ----- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> "Codebook":
+        path = Path(path)
+        if not path.exists():
+            raise InputError(path, None, "codebook not found",
+                             "copy the agreed codebook.yaml into data/raw/")
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))  # safe_load: never executes
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}" if mark else None
+            raise InputError(path, where, f"not valid YAML ({exc.__class__.__name__})",
+                             "fix the YAML syntax") from exc
+        return cls.from_dict(doc, source=str(path))
+
+    @classmethod
+    def from_dict(cls, doc: dict, source: str = "<codebook>") -> "Codebook":
+        if not isinstance(doc, dict) or "criteria" not in doc or "areas" not in doc:
+            raise InputError(source, None, "codebook needs top-level 'areas' and 'criteria'",
+                             "start from the agreed codebook.yaml")
+        scale = tuple(doc.get("judgement_scale", JUDGEMENTS))
+        if scale != JUDGEMENTS:
+            raise InputError(source, "judgement_scale", f"scale {list(scale)} differs from the fixed "
+                             f"{list(JUDGEMENTS)}", "keep the agreed judgement scale")
+        areas = doc["areas"]
+        seen: dict[str, int] = {}
+        keys: dict[str, int] = {}
+        criteria = []
+        for i, c in enumerate(doc["criteria"], start=1):
+            where = f"criteria entry {i} ({c.get('id', '?') if isinstance(c, dict) else '?'})"
+            if not isinstance(c, dict):
+                raise InputError(source, where, "criterion is not a mapping", "use id/key/area/label/question/values")
+            missing = [k for k in ("id", "key", "area", "label", "question", "values") if k not in c]
+            if missing:
+                raise InputError(source, where, f"missing field(s) {missing}", "add them")
+            cid = str(c["id"]).strip()
+            if cid in seen:
+                raise InputError(source, where, f"duplicate criterion id {cid!r} (also entry {seen[cid]})",
+                                 "give every criterion a unique id")
+            if c["key"] in keys:
+                raise InputError(source, where, f"duplicate key {c['key']!r} (also entry {keys[c['key']]})",
+                                 "give every criterion a unique key")
+            seen[cid] = i
+            keys[c["key"]] = i
+            if c["area"] not in areas:
+                raise InputError(source, where, f"area {c['area']!r} is not one of {list(areas)}",
+                                 "use an area listed under 'areas'")
+            values = {str(k): str(v) for k, v in dict(c["values"]).items()}
+            bad = {k: v for k, v in values.items() if v not in JUDGEMENTS}
+            if bad:
+                raise InputError(source, where, f"values map to unknown judgements {bad}",
+                                 f"map each value to one of {list(JUDGEMENTS)}")
+            criteria.append(Criterion(cid, str(c["key"]), str(c["area"]), str(c["label"]),
+                                      str(c["question"]), values))
+        return cls(criteria, areas, source)
+
+    # ----- lookups -------------------------------------------------------------------------
+    @property
+    def ids(self) -> list[str]:
+        return list(self.criteria)
+
+    @property
+    def framed_ids(self) -> list[str]:
+        return [c.id for c in self.criteria.values() if c.framed]
+
+    def __getitem__(self, cid: str) -> Criterion:
+        return self.criteria[cid]
+
+    @cached_property
+    def _criterion_lookup(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for c in self.criteria.values():
+            for name in (c.id, c.key, c.label, c.key.replace("_", " ")):
+                out[_norm_label(name)] = c.id
+        return out
+
+    def resolve_criterion(self, text: object) -> str | None:
+        """Criterion id for an id, key or label (any case/spacing), or headers such as
+        'A2 Attend-all-crimes policy' / 'A2: attend_all_crimes'. None when nothing matches."""
+        if text is None or (isinstance(text, float) and pd.isna(text)):
+            return None
+        s = _norm_label(text)
+        if not s:
+            return None
+        if s in self._criterion_lookup:
+            return self._criterion_lookup[s]
+        m = re.match(r"^([pafPAF]\d)\b\s*(.*)$", str(text).strip())
+        if m and m.group(1).upper() in self.criteria:
+            cid = m.group(1).upper()
+            rest = _norm_label(m.group(2))
+            if not rest or self._criterion_lookup.get(rest) == cid:
+                return cid
+        return None
+
+    def resolve_value(self, cid: str, value: object = None, judgement: object = None) -> tuple[str | None, str | None]:
+        """(value name, None) or (None, reason). Either the value or the judgement may be given;
+        when both are, they must agree."""
+        crit = self.criteria[cid]
+        allowed = crit.values
+        v = None if value is None or (isinstance(value, float) and pd.isna(value)) else str(value).strip()
+        j = None if judgement is None or (isinstance(judgement, float) and pd.isna(judgement)) else str(judgement).strip()
+        v = v or None
+        j = j or None
+        if v is None and j is None:
+            return None, "no value or judgement given"
+        chosen = None
+        if v is not None:
+            chosen, why = self._value_from_text(crit, v)
+            if chosen is None:
+                return None, why
+        jn = None
+        if j is not None:
+            jn = _JUDGEMENT_WORDS.get(norm_token(j))
+            if jn is None:
+                return None, f"judgement {j!r} is not one of {list(JUDGEMENTS)}"
+        if chosen is None:
+            chosen, why = self._value_from_judgement(crit, jn, original=j)
+            if chosen is None:
+                return None, why
+        if jn is not None and allowed[chosen] != jn:
+            return None, (f"value {chosen!r} means {allowed[chosen]} for {cid}, but the judgement "
+                          f"column says {j!r}")
+        return chosen, None
+
+    def _value_from_text(self, crit: Criterion, text: str) -> tuple[str | None, str | None]:
+        allowed = crit.values
+        t = norm_token(text)
+        if t in allowed:
+            return t, None
+        if t in _YES and "yes" in allowed:
+            return "yes", None
+        if t in _NO and "no" in allowed:
+            return "no", None
+        if t in _JUDGEMENT_WORDS:
+            return self._value_from_judgement(crit, _JUDGEMENT_WORDS[t], original=text)
+        return None, (f"value {text!r} is not allowed for {crit.id} ({crit.label}); "
+                      f"use one of {list(allowed)}")
+
+    @staticmethod
+    def _value_from_judgement(crit: Criterion, jn: str, original: str) -> tuple[str | None, str | None]:
+        options = [k for k, v in crit.values.items() if v == jn]
+        if len(options) == 1:
+            return options[0], None
+        if not options:
+            return None, f"{crit.id} has no {jn} value ({original!r}); use one of {list(crit.values)}"
+        return None, (f"{original!r} is ambiguous for {crit.id}: it could be any of {options}; "
+                      "write the value name")
+
+    def judgement(self, cid: str, value: str) -> str:
+        return self.criteria[cid].values[value]
+
+    # ----- tables --------------------------------------------------------------------------
+    def criteria_table(self) -> pd.DataFrame:
+        rows = []
+        for order, c in enumerate(self.criteria.values(), start=1):
+            rows.append({
+                "criterion_id": c.id, "key": c.key, "area": c.area,
+                "area_label": self.areas[c.area], "label": c.label, "question": c.question,
+                "values": "|".join(c.values),
+                "value_judgements": "|".join(f"{k}={v}" for k, v in c.values.items()),
+                "framed": c.framed, "order": order,
+            })
+        return pd.DataFrame(rows)

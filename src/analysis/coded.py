@@ -1,0 +1,420 @@
+"""Analysts' coded findings: messy spreadsheets in, tidy ``findings`` rows and ``rejects`` out.
+
+Accepts, in CSV or Excel, in any number of sheets:
+- long form: one row per force x criterion (columns force, criterion, value and/or judgement,
+  optionally evidence, source_kind, source_url, coder, confidence, note, round, area);
+- wide form: one row per force, one column per criterion (a framework matrix), optionally with
+  source_kind / source_url / coder / confidence / note columns for the whole row.
+Title rows above the header, merged title cells, blank separator rows and notes under the table
+are handled. A blank cell is "not coded" and never a judgement. Every record read (long: a row;
+wide: a non-blank criterion cell) ends up either in ``findings`` or in ``rejects`` with a reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import schemas
+from .codebook import Codebook, norm_token
+from .forces import ForceResolver
+from .sheets import Cell, Grid, cell_text, read_grids
+from .sources import ANALYST_CODER, CONFIDENCE_LABELS, DEFAULT_SOURCE_KIND, SOURCE_KINDS
+
+# Header spellings -> canonical column. Compared after lower-casing and collapsing punctuation.
+HEADER_ALIASES = {
+    "force": ("force", "force name", "police force", "force id", "forces", "pfa", "police force area"),
+    "criterion": ("criterion", "criterion id", "criteria", "code", "criterion key", "criterion label",
+                  "indicator"),
+    "value": ("value", "coded value", "code value", "coding", "answer", "rating", "response"),
+    "judgement": ("judgement", "judgment", "assessment", "rag"),
+    "evidence": ("evidence", "finding", "finding text", "text", "quote", "summary"),
+    "source_kind": ("source kind", "source type", "kind of source", "source category"),
+    "source_url": ("source url", "url", "source", "link", "reference", "source link"),
+    "coder": ("coder", "coded by", "analyst", "reviewer"),
+    "confidence": ("confidence", "certainty"),
+    "note": ("note", "notes", "comment", "comments", "remarks"),
+    "round": ("round", "round id", "inspection round"),
+    "area": ("area", "theme", "section"),
+    "finding_id": ("finding id",),
+    "finding_no": ("finding no", "finding number", "bullet"),
+    "action": ("action", "decision"),
+    "override": ("override", "is override"),
+    "source_ref": ("source ref", "source reference", "letter ref"),
+}
+_HEADER_LOOKUP = {alias: canon for canon, aliases in HEADER_ALIASES.items() for alias in aliases}
+META_COLUMNS = ("source_kind", "source_url", "coder", "confidence", "note", "round", "evidence")
+_AREA_WORDS = {
+    "prevention": ("prevention", "preventing crime", "preventing crime and anti social behaviour",
+                   "crime prevention"),
+    "attendance": ("attendance", "attendance at crimes and incidents", "police attendance", "response"),
+    "freeing_time": ("freeing time", "freeing up time", "freeing up police time", "use of police time"),
+}
+_AREA_LOOKUP = {w: a for a, words in _AREA_WORDS.items() for w in words}
+_CONFIDENCE_SCORE = {"high": 0.9, "medium": 0.6, "low": 0.3}
+_TRUE = {"true", "yes", "y", "1", "x"}
+_NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
+_LOOKS_LIKE_CRITERION = re.compile(r"^\s*[PAFpaf]\d{1,2}\b")
+HEADER_SCAN_ROWS = 30
+
+
+def _norm_header(text) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
+
+
+def canonical_header(text) -> str | None:
+    return _HEADER_LOOKUP.get(_norm_header(text)) if text is not None else None
+
+
+def normalise_area(text) -> str | None:
+    if text is None:
+        return None
+    t = _norm_header(text)
+    return t.replace(" ", "_") if t.replace(" ", "_") in _AREA_WORDS else _AREA_LOOKUP.get(t)
+
+
+def _confidence(text: str | None) -> tuple[str | None, float | None, str | None]:
+    """(label, score, problem). Accepts high/medium/low, 'medium-high' (-> the lower), or 0-1."""
+    if text is None:
+        return None, None, None
+    t = norm_token(text)
+    if t in _CONFIDENCE_SCORE:
+        return t, _CONFIDENCE_SCORE[t], None
+    parts = [p for p in re.split(r"[_]", t) if p in _CONFIDENCE_SCORE]
+    if parts:  # e.g. "medium_high": be conservative, take the lower
+        label = max(parts, key=lambda p: CONFIDENCE_LABELS.index(p))
+        return label, _CONFIDENCE_SCORE[label], None
+    try:
+        score = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%") else 1)
+    except ValueError:
+        return None, None, f"confidence {text!r} is not high/medium/low or a number 0-1"
+    if not 0 <= score <= 1:
+        return None, None, f"confidence {text!r} is outside 0-1"
+    label = "high" if score >= 0.8 else "medium" if score >= 0.5 else "low"
+    return label, score, None
+
+
+@dataclass
+class FileResult:
+    """What one input file gave: findings, rejects, review decisions, and the tally."""
+
+    findings: list[dict] = field(default_factory=list)
+    rejects: list[dict] = field(default_factory=list)
+    suppress: list[dict] = field(default_factory=list)   # analyst 'reject' decisions on drafts
+    records_read: int = 0
+    skipped_sheets: list[str] = field(default_factory=list)
+
+    @property
+    def used(self) -> int:
+        return len(self.findings) + len(self.suppress)
+
+
+@dataclass
+class _Layout:
+    header_index: int
+    columns: dict[int, str]          # column index -> canonical meta column (long or wide)
+    criteria: dict[int, str]         # wide form: column index -> criterion id
+    unknown_criteria: dict[int, str]  # wide form: header looks like a criterion id but is not one
+    form: str                         # "long" or "wide"
+
+
+def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
+    """Find the header row: the first row (within the first 30) with a force column and either a
+    criterion column (long form) or at least one criterion as a column header (wide form)."""
+    for i, row in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
+        columns, criteria, unknown = {}, {}, {}
+        for j, cell in enumerate(row):
+            text = cell_text(cell.value)
+            if text is None:
+                continue
+            canon = canonical_header(text)
+            if canon and canon not in columns.values():
+                columns[j] = canon
+                continue
+            cid = codebook.resolve_criterion(text)
+            if cid:
+                criteria[j] = cid
+            elif _LOOKS_LIKE_CRITERION.match(text):
+                unknown[j] = text
+        if "force" not in columns.values():
+            continue
+        if "criterion" in columns.values():
+            return _Layout(i, columns, {}, {}, "long")
+        if criteria:
+            return _Layout(i, columns, criteria, unknown, "wide")
+    return None
+
+
+def _row_values(row: list[Cell], layout: _Layout) -> dict[str, Cell]:
+    return {name: row[j] for j, name in layout.columns.items() if j < len(row)}
+
+
+def _raw_text(row: list[Cell]) -> str:
+    return " | ".join(cell_text(c.value) or "" for c in row).strip(" |")
+
+
+class CodedLoader:
+    """Turns coded-findings files of one round into tidy records."""
+
+    def __init__(self, codebook: Codebook, resolver: ForceResolver, raw_root: Path):
+        self.codebook = codebook
+        self.resolver = resolver
+        self.raw_root = Path(raw_root)
+
+    def rel(self, path: Path) -> str:
+        try:
+            return Path(path).resolve().relative_to(self.raw_root.resolve()).as_posix()
+        except ValueError:
+            return Path(path).name
+
+    # ------------------------------------------------------------------------------------------
+    def load_file(self, path: Path, round_id: str, synthetic: bool = False) -> FileResult:
+        path = Path(path)
+        res = FileResult()
+        rel = self.rel(path)
+        grids = read_grids(path)
+        found_any = False
+        for grid in grids:
+            layout = detect_layout(grid, self.codebook)
+            if layout is None:
+                # A read-me or notes sheet. Its non-blank rows are not coded data; a sheet that
+                # looks like data but has no recognisable header is reported (not silently lost).
+                nonblank = [r for r in grid.rows if any(c.value is not None for c in r)]
+                if grid.name is not None and len(grids) > 1:
+                    res.skipped_sheets.append(f"{grid.name} ({len(nonblank)} non-blank rows, no header)")
+                    continue
+                if nonblank:
+                    from .errors import InputError
+                    raise InputError(path, grid.name and f"sheet {grid.name}",
+                                     "no header row found (needs a 'Force' column and either a "
+                                     "'Criterion' column or criterion columns such as A2)",
+                                     "add a header row; see data/raw/README.md for the two layouts")
+                continue
+            found_any = True
+            ctx = dict(path=path, rel=rel, round_id=round_id, synthetic=synthetic, grid=grid)
+            if layout.form == "long":
+                self._long(grid, layout, res, ctx)
+            else:
+                self._wide(grid, layout, res, ctx)
+        if not found_any:
+            from .errors import InputError
+            if all(not any(c.value is not None for r in g.rows for c in r) for g in grids):
+                raise InputError(path, None, "file is empty", "remove it or add coded findings")
+            raise InputError(path, None, "no sheet has a header row (a 'Force' column and either a "
+                             "'Criterion' column or criterion columns such as A2)",
+                             "add a header row; see data/raw/README.md for the two layouts")
+        self._dedupe(res, rel)
+        return res
+
+    # ------------------------------------------------------------------------------------------
+    def _reject(self, res: FileResult, ctx, location: str, reason: str, raw: str) -> None:
+        res.rejects.append({"round": ctx["round_id"], "file": ctx["rel"], "location": location,
+                            "reason": reason, "raw": raw})
+
+    def _data_rows(self, grid: Grid, layout: _Layout):
+        """Rows under the header that hold anything. Blank separator rows are skipped."""
+        for i in range(layout.header_index + 1, len(grid.rows)):
+            row = grid.rows[i]
+            if any(c.value is not None for c in row):
+                yield i, row
+
+    def _force(self, res, ctx, cells: dict[str, Cell], row, loc) -> str | None:
+        force_cell = cells.get("force")
+        name = cell_text(force_cell.value) if force_cell else None
+        others = [c for c in row if c is not force_cell and c.value is not None]
+        if name is None:
+            self._reject(res, ctx, loc, "no force named in this row; fill in the force column",
+                         _raw_text(row))
+            return None
+        fid = self.resolver.try_resolve(name)
+        if fid is None:
+            if _NOTE_ROW.match(name) or not others:
+                self._reject(res, ctx, loc, "not data: a note or comment row (kept here so nothing "
+                             "is lost)", _raw_text(row))
+                return None
+            sugg = self.resolver.suggest(name)
+            hint = f" did you mean {' or '.join(repr(s) for s in sugg)}?" if sugg else ""
+            self._reject(res, ctx, force_cell.ref if ctx["grid"].name else loc,
+                         f"unknown force {name!r};{hint} use a name from reference/forces.csv or "
+                         "add the spelling to reference/force_aliases.csv", _raw_text(row))
+            return None
+        return fid
+
+    def _meta(self, res, ctx, cells: dict[str, Cell], loc: str, row) -> dict | None:
+        """Row-level metadata shared by long and wide form; None (and a reject) when invalid."""
+        text = {k: cell_text(c.value) for k, c in cells.items()}
+        problems = []
+        rnd = text.get("round")
+        if rnd is not None and norm_token(rnd) != ctx["round_id"]:
+            problems.append(f"round {rnd!r} differs from the folder's round {ctx['round_id']!r}; "
+                            "move the file to the right round folder or fix the round column")
+        kind = text.get("source_kind")
+        if kind is not None:
+            kind = norm_token(kind)
+            if kind not in SOURCE_KINDS:
+                problems.append(f"source_kind {text['source_kind']!r} is not one of {list(SOURCE_KINDS)}")
+        label, score, why = _confidence(text.get("confidence"))
+        if why:
+            problems.append(why)
+        formulas = [c.ref for c in cells.values() if c.formula]
+        if formulas:
+            problems.append(f"formula in cell(s) {', '.join(formulas)} (formulas are never evaluated); "
+                            "type the value itself")
+        if problems:
+            self._reject(res, ctx, loc, "; ".join(problems), _raw_text(row))
+            return None
+        override = norm_token(text["override"]) in _TRUE if text.get("override") else False
+        return {
+            "source_kind": kind or DEFAULT_SOURCE_KIND,
+            "source_url": text.get("source_url"),
+            "coder": text.get("coder") or ANALYST_CODER,
+            "confidence": label, "confidence_score": score,
+            "note": text.get("note"),
+            "is_override": override,
+            "finding_id": text.get("finding_id"),
+            "source_ref_given": text.get("source_ref"),
+            "_default_kind": kind is None,
+        }
+
+    def _finding(self, ctx, meta, cid, value, evidence, ref) -> dict:
+        note = meta["note"]
+        if meta["_default_kind"]:
+            note = ("source_kind not given: treated as 'secondary'" + (f"; {note}" if note else ""))
+        src_ref = f"{ctx['rel']}:{ref}"
+        if meta.get("source_ref_given"):
+            src_ref = f"{src_ref} (from {meta['source_ref_given']})"
+        return {
+            "round": ctx["round_id"], "force_id": meta["force_id"],
+            "area": self.codebook[cid].area, "criterion_id": cid, "value": value,
+            "judgement": self.codebook.judgement(cid, value), "evidence": evidence,
+            "source_kind": meta["source_kind"], "source_ref": src_ref,
+            "source_url": meta["source_url"], "coder": meta["coder"],
+            "confidence": meta["confidence"], "confidence_score": meta["confidence_score"],
+            "is_override": meta["is_override"], "finding_id": meta["finding_id"],
+            "note": note, "synthetic": ctx["synthetic"],
+        }
+
+    # ------------------------------------------------------------------------------------------
+    def _long(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
+        for i, row in self._data_rows(grid, layout):
+            res.records_read += 1
+            loc = grid.row_ref(i)
+            cells = _row_values(row, layout)
+            fid = self._force(res, ctx, cells, row, loc)
+            if fid is None:
+                continue
+            meta = self._meta(res, ctx, cells, loc, row)
+            if meta is None:
+                continue
+            meta["force_id"] = fid
+            crit_text = cell_text(cells["criterion"].value) if "criterion" in cells else None
+            cid = self.codebook.resolve_criterion(crit_text)
+            if cid is None:
+                reason = ("no criterion given" if crit_text is None else
+                          f"unknown criterion {crit_text!r}; use an id, key or label from codebook.yaml "
+                          f"(e.g. A2, attend_all_crimes)")
+                self._reject(res, ctx, loc, reason, _raw_text(row))
+                continue
+            area = normalise_area(cell_text(cells["area"].value)) if "area" in cells else None
+            area_text = cell_text(cells["area"].value) if "area" in cells else None
+            if area_text is not None and area != self.codebook[cid].area:
+                self._reject(res, ctx, loc, f"area {area_text!r} does not match {cid}'s area "
+                             f"{self.codebook[cid].area!r}; check the criterion", _raw_text(row))
+                continue
+            action = norm_token(cell_text(cells["action"].value)) if cells.get("action") and cells["action"].value is not None else None
+            if action == "reject":
+                res.suppress.append({"round": ctx["round_id"], "force_id": fid, "criterion_id": cid,
+                                     "finding_id": meta["finding_id"],
+                                     "ref": f"{ctx['rel']}:{loc}"})
+                continue
+            if action is not None and action not in ("accept", "change", "add"):
+                self._reject(res, ctx, loc, f"action {action!r} is not accept/change/reject/add", _raw_text(row))
+                continue
+            value_cell = cells.get("value")
+            value, why = self.codebook.resolve_value(
+                cid, cell_text(value_cell.value) if value_cell else None,
+                cell_text(cells["judgement"].value) if "judgement" in cells else None)
+            if value is None:
+                if why == "no value or judgement given":
+                    why = "blank value: a blank cell means not coded; give a value or delete the row"
+                self._reject(res, ctx, loc, why, _raw_text(row))
+                continue
+            ref = value_cell.ref if value_cell is not None and grid.name else loc
+            ev = cell_text(cells["evidence"].value) if "evidence" in cells else None
+            res.findings.append(self._finding(ctx, meta, cid, value, ev, ref))
+
+    def _wide(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
+        for i, row in self._data_rows(grid, layout):
+            loc = grid.row_ref(i)
+            cells = _row_values(row, layout)
+            crit_cells = [(j, row[j]) for j in list(layout.criteria) + list(layout.unknown_criteria)
+                          if j < len(row) and row[j].value is not None]
+            if not crit_cells:
+                # A force with nothing coded (all blank): not a record, and not a judgement.
+                # A row with text only in the force column may be a note: record it.
+                name = cell_text(cells["force"].value) if "force" in cells else None
+                if name and self.resolver.try_resolve(name) is None:
+                    res.records_read += 1
+                    self._reject(res, ctx, loc, "not data: a note or comment row (kept here so "
+                                 "nothing is lost)", _raw_text(row))
+                continue
+            res.records_read += len(crit_cells)
+            fid = self._force(res, ctx, cells, row, loc)
+            if fid is None:
+                # one reject per row already recorded; count the other cells of the row too
+                for _ in crit_cells[1:]:
+                    res.rejects.append(dict(res.rejects[-1]))
+                continue
+            meta = self._meta(res, ctx, cells, loc, row)
+            if meta is None:
+                for _ in crit_cells[1:]:
+                    res.rejects.append(dict(res.rejects[-1]))
+                continue
+            meta["force_id"] = fid
+            for j, cell in crit_cells:
+                text = cell_text(cell.value)
+                where = cell.ref if grid.name else f"{loc}, column {j + 1}"
+                if j in layout.unknown_criteria:
+                    self._reject(res, ctx, where, f"unknown criterion column "
+                                 f"{layout.unknown_criteria[j]!r}; use an id, key or label from "
+                                 "codebook.yaml", text or "")
+                    continue
+                if cell.formula:
+                    self._reject(res, ctx, where, "formula in cell (formulas are never evaluated); "
+                                 "type the value itself", text or "")
+                    continue
+                cid = layout.criteria[j]
+                value, why = self.codebook.resolve_value(cid, text)
+                if value is None:
+                    self._reject(res, ctx, where, why, text or "")
+                    continue
+                evidence = cell_text(cells["evidence"].value) if "evidence" in cells else None
+                res.findings.append(self._finding(ctx, meta, cid, value, evidence, where))
+
+    # ------------------------------------------------------------------------------------------
+    @staticmethod
+    def _dedupe(res: FileResult, rel: str) -> None:
+        """The same code twice in one file (same force, criterion, value, source and evidence)
+        is kept once; the repeat goes to rejects pointing at the first."""
+        seen: dict[tuple, str] = {}
+        kept = []
+        for f in res.findings:
+            key = (f["round"], f["force_id"], f["criterion_id"], f["value"], f["source_kind"],
+                   f["source_url"], f["evidence"], f["finding_id"])
+            if key in seen:
+                res.rejects.append({"round": f["round"], "file": rel,
+                                    "location": f["source_ref"].split(":", 1)[-1],
+                                    "reason": f"duplicate of {seen[key]} (same force, criterion, value "
+                                              "and source): kept once", "raw": f"{f['force_id']} "
+                                              f"{f['criterion_id']}={f['value']}"})
+                continue
+            seen[key] = f["source_ref"]
+            kept.append(f)
+        res.findings = kept
+
+
+def findings_frame(records: list[dict]) -> pd.DataFrame:
+    return schemas.conform("findings", pd.DataFrame.from_records(records)) if records else schemas.empty("findings")

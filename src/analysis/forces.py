@@ -1,0 +1,124 @@
+"""The 43 forces and the resolution of any common spelling of a force name to its ``force_id``.
+
+Spellings come from three places, all data: the columns of ``reference/forces.csv`` (id, official
+name, short name, ONS code) and the analyst-editable alias table ``reference/force_aliases.csv``
+(abbreviations such as MPS, GMP, Hants). Names are compared after normalising case, '&', hyphens,
+punctuation and the suffixes 'Police', 'Constabulary', 'Police Service'.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from .errors import InputError
+
+FORCE_COLUMNS = ["force_id", "force_name", "short_name", "ons_code", "country", "hmi_2014",
+                 "hmic_region_2014"]
+_SUFFIXES = ("police service", "police force", "constabulary", "police", "force")
+
+
+def normalise_force_name(name: object) -> str:
+    s = str(name).lower().replace("&", " and ")
+    s = re.sub(r"[^a-z0-9]+", " ", s).strip()
+    s = re.sub(r"^the ", "", s)
+    changed = True
+    while changed:
+        changed = False
+        for suf in _SUFFIXES:
+            if s.endswith(" " + suf):
+                s = s[: -len(suf) - 1].strip()
+                changed = True
+    return re.sub(r"\s+", " ", s)
+
+
+class UnknownForce(InputError):
+    def __init__(self, name: str, suggestions: list[str], file=None, where=None):
+        self.name = name
+        self.suggestions = suggestions
+        hint = ("did you mean " + " or ".join(repr(s) for s in suggestions) + "?") if suggestions else ""
+        super().__init__(file, where, f"unknown force {name!r}",
+                         (hint + " " if hint else "") +
+                         "use a name from data/raw/reference/forces.csv or add the spelling to "
+                         "data/raw/reference/force_aliases.csv")
+
+
+def load_forces(path: str | Path) -> pd.DataFrame:
+    """The forces table, validated: 43 unique ids, no blank names. Blank region/HMI = unknown."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, None, "forces table not found", "copy forces.csv into data/raw/reference/")
+    df = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    missing = [c for c in FORCE_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(path, "header", f"missing column(s) {missing}", f"the header needs {FORCE_COLUMNS}")
+    dup = df[df["force_id"].duplicated(keep=False)]
+    if len(dup):
+        rows = ", ".join(str(i + 2) for i in dup.index)
+        raise InputError(path, f"rows {rows}", "duplicate force_id", "each force once")
+    for col in ("force_id", "force_name", "short_name"):
+        blank = df[df[col].isna()]
+        if len(blank):
+            raise InputError(path, f"row {blank.index[0] + 2}, column {col}", "blank", "fill it in")
+    return df.sort_values("force_id", ignore_index=True)
+
+
+class ForceResolver:
+    """Map a force name as written by anyone to ``force_id``."""
+
+    def __init__(self, forces: pd.DataFrame, aliases: pd.DataFrame | None = None):
+        self.forces = forces
+        self.aliases = aliases if aliases is not None else pd.DataFrame(columns=["alias", "force_id"])
+        unknown = set(self.aliases["force_id"]) - set(forces["force_id"])
+        if unknown:
+            raise InputError("force_aliases.csv", None, f"aliases point at unknown force_id(s) {sorted(unknown)}",
+                             "use ids from forces.csv")
+
+    @classmethod
+    def from_files(cls, forces_csv: str | Path, aliases_csv: str | Path | None = None) -> "ForceResolver":
+        forces = load_forces(forces_csv)
+        aliases = None
+        if aliases_csv is not None and Path(aliases_csv).exists():
+            aliases = pd.read_csv(aliases_csv, dtype="string", comment="#", encoding="utf-8-sig")
+        return cls(forces, aliases)
+
+    @cached_property
+    def lookup(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for row in self.forces.itertuples(index=False):
+            for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
+                if isinstance(name, str) and name:
+                    out[normalise_force_name(name)] = row.force_id
+        for row in self.aliases.itertuples(index=False):
+            out[normalise_force_name(row.alias)] = row.force_id
+        return out
+
+    def resolve(self, name: object, file=None, where=None) -> str:
+        key = normalise_force_name(name) if name is not None else ""
+        if key in self.lookup:
+            return self.lookup[key]
+        raise UnknownForce(str(name), self.suggest(name), file=file, where=where)
+
+    def try_resolve(self, name: object) -> str | None:
+        if name is None or (isinstance(name, float) and pd.isna(name)):
+            return None
+        return self.lookup.get(normalise_force_name(name))
+
+    def suggest(self, name: object, limit: int = 3) -> list[str]:
+        """Closest official short names (rapidfuzz), best first."""
+        choices = {k: v for k, v in self.lookup.items()}
+        hits = process.extract(normalise_force_name(name), list(choices), scorer=fuzz.WRatio, limit=10)
+        names = self.forces.set_index("force_id")["short_name"]
+        out: list[str] = []
+        for key, score, _ in hits:
+            short = names[choices[key]]
+            if score >= 60 and short not in out:
+                out.append(short)
+        return out[:limit]
+
+    def short_name(self, force_id: str) -> str:
+        return self.forces.set_index("force_id").loc[force_id, "short_name"]

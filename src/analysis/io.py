@@ -1,0 +1,68 @@
+"""Reading and writing processed tables: CSV (for Excel users) and Parquet (typed), deterministic.
+
+Determinism: rows are sorted by the caller, CSV uses '\\n' line endings and UTF-8, Parquet is
+written without pandas' index metadata timestamps varying (pyarrow writes none) and with fixed
+compression; so two builds from the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from . import paths as _paths
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(value):
+    """Text that a spreadsheet would read as a formula gets a leading apostrophe-free guard:
+    a single quote prefix, which Excel shows as text. Numbers are left alone."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_table(df: pd.DataFrame, folder: Path, name: str, csv_safe: bool = True) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = df
+    if csv_safe:
+        str_cols = [c for c in df.columns if pd.api.types.is_string_dtype(df[c])]
+        if str_cols:
+            out = df.copy()
+            for c in str_cols:
+                out[c] = out[c].map(neutralise_formula, na_action="ignore").astype(df[c].dtype)
+    out.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
+    df.to_parquet(folder / f"{name}.parquet", index=False, engine="pyarrow", compression="zstd")
+
+
+def read_table(name: str, processed: str | Path | None = None) -> pd.DataFrame:
+    """One processed table (from Parquet, so dtypes survive)."""
+    folder = Path(processed) if processed else _paths.PROCESSED
+    path = folder / f"{name}.parquet"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `python -m analysis build` first")
+    return pd.read_parquet(path)
+
+
+def load_tables(processed: str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """Every processed table, by name."""
+    folder = Path(processed) if processed else _paths.PROCESSED
+    if not folder.exists():
+        raise FileNotFoundError(f"{folder} not found: run `python -m analysis build` first")
+    return {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,72 @@
+"""From findings to the framework matrix: one cell per round x force x framed criterion.
+
+The matrix is a pivot of the codings, never a separately maintained table. Each cell's candidate
+codes are ranked by :func:`analysis.sources.precedence_key`; the best-ranked group decides the cell
+if it agrees, otherwise the cell is ``contested``. A cell with no code is ``not_reported``.
+Every cell whose candidates disagree (resolved or not) is listed in ``conflicts``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import schemas
+from .codebook import CONTESTED, NOT_REPORTED, Codebook
+from .sources import describe_rank, precedence_key
+
+
+def resolve(findings: pd.DataFrame, forces: pd.DataFrame, codebook: Codebook,
+            rounds: list[str], synthetic: dict[str, bool] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(matrix, conflicts) for the given rounds."""
+    synthetic = synthetic or {}
+    framed = codebook.framed_ids
+    by_cell: dict[tuple, list[dict]] = {}
+    for rec in findings.to_dict("records"):
+        if rec["criterion_id"] in framed:
+            by_cell.setdefault((rec["round"], rec["force_id"], rec["criterion_id"]), []).append(rec)
+
+    matrix_rows, conflict_rows = [], []
+    for rnd in rounds:
+        for fid in forces["force_id"]:
+            for cid in framed:
+                cands = by_cell.get((rnd, fid, cid), [])
+                row = {"round": rnd, "force_id": fid, "area": codebook[cid].area, "criterion_id": cid,
+                       "n_sources": len(cands), "synthetic": synthetic.get(rnd, False)}
+                if not cands:
+                    matrix_rows.append({**row, "status": "not_reported", "value": NOT_REPORTED,
+                                        "judgement": NOT_REPORTED, "n_values": 0,
+                                        "resolution": "not_reported"})
+                    continue
+                keyed = sorted(cands, key=lambda c: (precedence_key(bool(c["is_override"]), c["source_kind"],
+                                                                    c["coder"]), c["source_ref"]))
+                best_key = precedence_key(bool(keyed[0]["is_override"]), keyed[0]["source_kind"], keyed[0]["coder"])
+                top = [c for c in keyed if precedence_key(bool(c["is_override"]), c["source_kind"], c["coder"]) == best_key]
+                all_values = sorted({c["value"] for c in cands})
+                top_values = sorted({c["value"] for c in top})
+                row.update(n_values=len(all_values),
+                           winning_source_kind=top[0]["source_kind"],
+                           winning_source_ref=";".join(c["source_ref"] for c in top))
+                if len(top_values) == 1:
+                    value = top_values[0]
+                    resolution = ("single" if len(cands) == 1 else
+                                  "agreement" if len(all_values) == 1 else "precedence")
+                    matrix_rows.append({**row, "status": "reported", "value": value,
+                                        "judgement": codebook.judgement(cid, value), "resolution": resolution})
+                else:
+                    value, resolution = CONTESTED, "contested"
+                    matrix_rows.append({**row, "status": "contested", "value": CONTESTED,
+                                        "judgement": CONTESTED, "resolution": resolution})
+                if len(all_values) > 1:
+                    desc = " | ".join(
+                        f"{c['value']} [{describe_rank(bool(c['is_override']), c['source_kind'], c['coder'])}, "
+                        f"confidence {c['confidence'] or 'n/a'}] {c['source_ref']}" for c in keyed)
+                    how = (f"precedence: {describe_rank(bool(top[0]['is_override']), top[0]['source_kind'], top[0]['coder'])} "
+                           f"outranks the rest" if resolution == "precedence" else
+                           "contested: equally ranked sources disagree")
+                    conflict_rows.append({"round": rnd, "force_id": fid, "criterion_id": cid,
+                                          "values": "|".join(all_values), "n_candidates": len(cands),
+                                          "candidates": desc, "resolved_value": value, "resolution": how})
+    matrix = schemas.conform("matrix", pd.DataFrame(matrix_rows))
+    conflicts = (schemas.conform("conflicts", pd.DataFrame(conflict_rows)) if conflict_rows
+                 else schemas.empty("conflicts"))
+    return matrix, conflicts

@@ -1,0 +1,173 @@
+"""The registry of rounds (``data/raw/rounds.yaml``): which evidence exists and how rounds relate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .errors import InputError
+
+KINDS = ("coded", "letters", "grades", "measures")
+SYNTHETIC_PREFIX = "synthetic_"
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Round:
+    id: str
+    title: str
+    published: dt.date | None
+    kind: tuple[str, ...]
+    updates: str | None = None
+    embargo_until: dt.datetime | None = None
+    notes: str = ""
+    synthetic: bool = False
+    order: int = 0
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def embargoed(self, now: dt.datetime | None = None) -> bool:
+        if self.embargo_until is None:
+            return False
+        now = now or dt.datetime.now()
+        return now < self.embargo_until
+
+
+def _as_date(value, path, where, field_name) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError as exc:
+        raise InputError(path, where, f"{field_name} {value!r} is not a date", "write it as YYYY-MM-DD") from exc
+
+
+def _as_datetime(value, path, where) -> dt.datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time())
+    try:
+        return dt.datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+    except ValueError as exc:
+        raise InputError(path, where, f"embargo_until {value!r} is not a date/time",
+                         "write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM") from exc
+
+
+class Rounds:
+    """Ordered rounds, validated as a whole."""
+
+    def __init__(self, rounds: list[Round], source: str = "<rounds>"):
+        self.rounds = {r.id: r for r in rounds}
+        self.source = source
+
+    def __iter__(self):
+        return iter(self.rounds.values())
+
+    def __getitem__(self, rid: str) -> Round:
+        if rid not in self.rounds:
+            raise InputError(self.source, None, f"unknown round {rid!r}",
+                             f"use one of {list(self.rounds)} or register it in rounds.yaml")
+        return self.rounds[rid]
+
+    def __contains__(self, rid: str) -> bool:
+        return rid in self.rounds
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.rounds)
+
+    def with_kind(self, kind: str) -> list[Round]:
+        return [r for r in self if kind in r.kind]
+
+    def updates(self) -> list[Round]:
+        return [r for r in self if r.updates]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Rounds":
+        path = Path(path)
+        if not path.exists():
+            raise InputError(path, None, "rounds registry not found",
+                             "create data/raw/rounds.yaml with one entry per round")
+        text = path.read_text(encoding="utf-8")
+        try:
+            doc = yaml.safe_load(text)  # never yaml.load: nothing from input is executed
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
+                             "fix the YAML syntax (indentation, colons, quotes)") from exc
+        return cls.from_dict(doc, source=str(path), text=text)
+
+    @classmethod
+    def from_dict(cls, doc, source: str = "<rounds>", text: str = "") -> "Rounds":
+        if not isinstance(doc, dict) or not isinstance(doc.get("rounds"), list) or not doc["rounds"]:
+            raise InputError(source, None, "expected a top-level 'rounds:' list",
+                             "see the comment block at the top of rounds.yaml")
+        lines = text.splitlines()
+
+        entry_lines = [n for n, line in enumerate(lines, start=1) if re.match(r"^\s*-\s*id:", line)]
+
+        def where(i: int, rid) -> str:
+            if len(entry_lines) == len(doc["rounds"]):
+                return f"line {entry_lines[i - 1]} (round {rid})"
+            return f"entry {i} (round {rid})"
+
+        out: list[Round] = []
+        seen: dict[str, str] = {}
+        for i, e in enumerate(doc["rounds"], start=1):
+            if not isinstance(e, dict):
+                raise InputError(source, f"entry {i}", "round entry is not a mapping", "use 'id: ...' etc.")
+            rid = e.get("id")
+            w = where(i, rid)
+            if not rid or not _ID.match(str(rid)):
+                raise InputError(source, w, f"round id {rid!r} is missing or not lower_snake_case",
+                                 "use letters, digits and underscores, e.g. peel_2017")
+            if rid in seen:
+                raise InputError(source, w, f"round id {rid!r} is used twice (also {seen[rid]})",
+                                 "give each round its own id")
+            seen[rid] = w
+            unknown = set(e) - {"id", "title", "published", "embargo_until", "kind", "updates", "notes", "synthetic"}
+            if unknown:
+                raise InputError(source, w, f"unknown field(s) {sorted(unknown)}",
+                                 "use id, title, published, embargo_until, kind, updates, notes")
+            kind = e.get("kind") or []
+            kind = [kind] if isinstance(kind, str) else list(kind)
+            bad = [k for k in kind if k not in KINDS]
+            if bad or not kind:
+                raise InputError(source, w, f"kind {kind!r} is not a list drawn from {list(KINDS)}",
+                                 "say what the round's folder holds")
+            synthetic = bool(e.get("synthetic", False)) or str(rid).startswith(SYNTHETIC_PREFIX)
+            out.append(Round(
+                id=str(rid), title=str(e.get("title") or rid),
+                published=_as_date(e.get("published"), source, w, "published"),
+                kind=tuple(kind), updates=e.get("updates"),
+                embargo_until=_as_datetime(e.get("embargo_until"), source, w),
+                notes=str(e.get("notes") or "").strip(), synthetic=synthetic, order=i,
+            ))
+        ids = {r.id for r in out}
+        for i, r in enumerate(out, start=1):
+            if r.updates is not None and r.updates not in ids:
+                raise InputError(source, where(i, r.id), f"updates unknown round {r.updates!r}",
+                                 f"point 'updates' at one of {sorted(ids)}")
+            if r.updates == r.id:
+                raise InputError(source, where(i, r.id), "a round cannot update itself", "fix 'updates'")
+        return cls(out, source)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "round": r.id, "title": r.title,
+            "published": r.published.isoformat() if r.published else None,
+            "embargo_until": r.embargo_until.isoformat() if r.embargo_until else None,
+            "kind": "|".join(r.kind), "updates": r.updates, "synthetic": r.synthetic,
+            "notes": r.notes, "order": r.order,
+        } for r in self]).astype({"published": "string", "embargo_until": "string", "updates": "string"})

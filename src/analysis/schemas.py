@@ -1,0 +1,188 @@
+"""Column definitions of every processed table (the data dictionary) and their pandera schemas.
+
+One list per table: (column, pandas dtype, meaning). The build writes the dictionary to
+``data/processed/data_dictionary.csv`` and validates each table against the schema made from it,
+lazily, so every problem is reported at once.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+
+from .codebook import JUDGEMENTS, JUDGEMENT_STATES
+from .sources import CONFIDENCE_LABELS, SOURCE_KINDS
+
+S, B, F, I = "string", "boolean", "Float64", "Int64"
+
+COLUMNS: dict[str, list[tuple[str, str, str]]] = {
+    "forces": [
+        ("force_id", S, "Stable id of the force (lower-case, hyphenated)"),
+        ("force_name", S, "Official name"),
+        ("short_name", S, "Short name used in charts and tables"),
+        ("ons_code", S, "ONS police force area code"),
+        ("country", S, "England or Wales"),
+        ("hmi_2014", S, "HM Inspector responsible in 2014; blank = not known"),
+        ("hmic_region_2014", S, "HMIC region in 2014; blank = not known (shown as 'Unknown')"),
+    ],
+    "criteria": [
+        ("criterion_id", S, "Codebook id (P1..P6, A1..A9, F1..F4; P0/A0/F0 = other findings)"),
+        ("key", S, "Codebook key"),
+        ("area", S, "prevention, attendance or freeing_time"),
+        ("area_label", S, "Area heading"),
+        ("label", S, "Short label"),
+        ("question", S, "The question the criterion answers"),
+        ("values", S, "Allowed values in codebook order, '|'-separated"),
+        ("value_judgements", S, "value=judgement pairs, '|'-separated"),
+        ("framed", B, "True for criteria compared across forces (not P0/A0/F0)"),
+        ("order", I, "Codebook order"),
+    ],
+    "rounds": [
+        ("round", S, "Round id (folder under data/raw/)"),
+        ("title", S, "What the round is"),
+        ("published", S, "Publication date (ISO)"),
+        ("embargo_until", S, "Embargo end (ISO); blank = none"),
+        ("kind", S, "What the round holds: coded|letters|grades|measures"),
+        ("updates", S, "Round whose evidence this round revisits; blank = baseline"),
+        ("synthetic", B, "True for generated (SYNTHETIC) rounds"),
+        ("notes", S, "Notes from rounds.yaml"),
+        ("order", I, "Order in rounds.yaml"),
+    ],
+    "findings": [
+        ("round", S, "Round id"),
+        ("force_id", S, "Force"),
+        ("area", S, "Codebook area of the criterion"),
+        ("criterion_id", S, "Codebook criterion"),
+        ("value", S, "Coded value (codebook value name)"),
+        ("judgement", S, "positive / partial / negative, from the codebook"),
+        ("evidence", S, "Evidence for the code, in the coder's words or the letter's"),
+        ("source_kind", S, "Kind of source (letter > hmic_page > press_summary > ...)"),
+        ("source_ref", S, "Where the code came from: file and sheet!cell, or file:line"),
+        ("source_url", S, "Publication the code rests on (URL or citation)"),
+        ("coder", S, "Who coded it: auto (draft coder), analyst, or the name in the sheet"),
+        ("confidence", S, "high / medium / low"),
+        ("confidence_score", F, "0-1; the draft coder's score, or high=0.9 medium=0.6 low=0.3"),
+        ("is_override", B, "True for an analyst override from review-import (beats every source)"),
+        ("finding_id", S, "Letter finding the code belongs to (letters and review only)"),
+        ("note", S, "Coder's note"),
+        ("synthetic", B, "True for generated (SYNTHETIC) data"),
+    ],
+    "matrix": [
+        ("round", S, "Round id"),
+        ("force_id", S, "Force"),
+        ("area", S, "Codebook area"),
+        ("criterion_id", S, "Framed codebook criterion"),
+        ("status", S, "reported / not_reported / contested"),
+        ("value", S, "Resolved value; 'not_reported' or 'contested' otherwise"),
+        ("judgement", S, "positive / partial / negative / not_reported / contested"),
+        ("n_sources", I, "Number of codes (all sources) for this cell"),
+        ("n_values", I, "Number of distinct values among them"),
+        ("winning_source_kind", S, "source_kind of the code(s) that decided the cell"),
+        ("winning_source_ref", S, "source_ref of the deciding code(s), ';'-separated"),
+        ("resolution", S, "single / agreement / precedence / contested / not_reported"),
+        ("synthetic", B, "True for generated (SYNTHETIC) data"),
+    ],
+    "conflicts": [
+        ("round", S, "Round id"),
+        ("force_id", S, "Force"),
+        ("criterion_id", S, "Criterion"),
+        ("values", S, "Distinct values among the candidates, '|'-separated"),
+        ("n_candidates", I, "Number of candidate codes"),
+        ("candidates", S, "Every candidate: value [source_kind, coder, confidence] source_ref"),
+        ("resolved_value", S, "The matrix value (or 'contested')"),
+        ("resolution", S, "precedence (and which source won) or contested"),
+    ],
+    "grades": [
+        ("round", S, "Round id"),
+        ("force_id", S, "Force"),
+        ("question_id", S, "PEEL question id"),
+        ("question", S, "Question wording"),
+        ("grade", S, "outstanding > good > requires_improvement > inadequate"),
+        ("grade_rank", I, "1 = outstanding ... 4 = inadequate"),
+        ("published", S, "Publication date as given"),
+        ("source_kind", S, "Kind of source"),
+        ("source_ref", S, "File and line"),
+        ("source_url", S, "Publication"),
+        ("note", S, "Note from the source table"),
+    ],
+    "measures": [
+        ("round", S, "Round id"),
+        ("force_id", S, "Force"),
+        ("measure", S, "Measure name, e.g. crimes_attended_pct"),
+        ("value", F, "Number as published"),
+        ("qualifier", S, "about / under / almost when the figure is approximate; blank = exact"),
+        ("unit", S, "percent, posts, files ..."),
+        ("period", S, "Period the figure covers"),
+        ("source_kind", S, "Kind of source"),
+        ("source_ref", S, "File and line"),
+        ("source_url", S, "Publication"),
+        ("note", S, "Note"),
+    ],
+    "rejects": [
+        ("round", S, "Round id (blank if it could not be told)"),
+        ("file", S, "Input file, relative to data/raw/"),
+        ("location", S, "Row, or sheet!cell"),
+        ("reason", S, "Why the row could not be used, and how to fix it"),
+        ("raw", S, "The row's content as read"),
+    ],
+    "reconciliation": [
+        ("round", S, "Round id"),
+        ("file", S, "Input file, relative to data/raw/"),
+        ("table", S, "Which table the file feeds"),
+        ("records_read", I, "Rows (long form) or non-blank cells (wide form) read"),
+        ("used", I, "Records that became table rows"),
+        ("rejected", I, "Records in rejects"),
+    ],
+}
+
+_ENUMS = {
+    ("findings", "judgement"): JUDGEMENTS,
+    ("findings", "source_kind"): SOURCE_KINDS,
+    ("findings", "confidence"): CONFIDENCE_LABELS,
+    ("matrix", "judgement"): JUDGEMENT_STATES,
+    ("matrix", "status"): ("reported", "not_reported", "contested"),
+    ("grades", "grade"): ("outstanding", "good", "requires_improvement", "inadequate"),
+}
+_REQUIRED = {
+    "findings": ("round", "force_id", "criterion_id", "value", "judgement", "source_kind", "source_ref", "coder"),
+    "matrix": ("round", "force_id", "criterion_id", "status", "value", "judgement"),
+    "grades": ("round", "force_id", "question_id", "grade"),
+    "measures": ("round", "force_id", "measure", "value"),
+    "rejects": ("file", "reason"),
+    "forces": ("force_id", "force_name", "short_name"),
+}
+
+
+def empty(table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t, _ in COLUMNS[table]})
+
+
+def conform(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Exactly the table's columns, in order, with their dtypes (missing columns become NA)."""
+    out = {}
+    for col, dtype, _ in COLUMNS[table]:
+        s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index)
+        out[col] = s.astype(dtype)
+    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+
+def schema(table: str) -> pa.DataFrameSchema:
+    cols = {}
+    for col, dtype, meaning in COLUMNS[table]:
+        checks = []
+        if (table, col) in _ENUMS:
+            checks.append(pa.Check.isin(list(_ENUMS[(table, col)])))
+        cols[col] = pa.Column(dtype, checks=checks, nullable=col not in _REQUIRED.get(table, ()),
+                              description=meaning)
+    return pa.DataFrameSchema(cols, strict=True, ordered=True, name=table)
+
+
+def validate(table: str, df: pd.DataFrame) -> pd.DataFrame:
+    return schema(table).validate(df, lazy=True)
+
+
+def dictionary() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"table": t, "column": c, "dtype": d, "meaning": m}
+        for t, cols in COLUMNS.items() for c, d, m in cols
+    ])

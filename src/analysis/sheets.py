@@ -1,0 +1,138 @@
+"""Reading spreadsheets as plain grids of cells, with their addresses.
+
+CSV (UTF-8, UTF-8 with BOM, or Windows cp1252) and Excel workbooks (.xlsx/.xlsm via openpyxl).
+Nothing in the file is executed: formulas are reported as formulas (never evaluated), macros in
+.xlsm files are not loaded (openpyxl drops VBA unless asked to keep it), and cells are returned as
+text or numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+SPREADSHEET_SUFFIXES = (".csv", ".xlsx", ".xlsm")
+
+
+@dataclass
+class Cell:
+    value: object            # str, int, float, date/datetime, or None
+    ref: str                 # "row 12" (csv) or "Sheet1!D7" (xlsx)
+    formula: bool = False    # the cell holds a formula (never evaluated)
+    hidden: bool = False     # in a hidden row or column
+
+
+@dataclass
+class Grid:
+    """One sheet (or the CSV) as rows of cells. ``rows[i]`` is the sheet's row ``row_numbers[i]``."""
+
+    name: str | None
+    rows: list[list[Cell]]
+    row_numbers: list[int]
+    merged_titles: list[str] = field(default_factory=list)
+
+    def row_ref(self, i: int) -> str:
+        n = self.row_numbers[i]
+        return f"{self.name}!row {n}" if self.name else f"row {n}"
+
+
+def _col_letter(idx: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(idx)
+
+
+def read_csv_grid(path: Path) -> Grid:
+    raw = path.read_bytes()
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes almost anything
+        raise InputError(path, None, "not readable as UTF-8 or Windows-1252 text",
+                         "save the file as CSV UTF-8 from Excel")
+    if "\x00" in text:
+        raise InputError(path, None, "contains NUL bytes: this is not a text CSV file",
+                         "save it as CSV UTF-8 from Excel")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, numbers = [], []
+    try:
+        for i, rec in enumerate(reader, start=1):
+            line = reader.line_num
+            rows.append([Cell(v if v.strip() != "" else None, f"row {line}") for v in rec])
+            numbers.append(line)
+    except csv.Error as exc:
+        raise InputError(path, f"line {reader.line_num}", f"CSV cannot be parsed ({exc})",
+                         "check quotes in that line") from exc
+    return Grid(None, rows, numbers)
+
+
+def read_xlsx_grids(path: Path) -> list[Grid]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        # keep_vba=False: macros in .xlsm are neither run nor kept. data_only=False so formulas
+        # are seen as formulas (and rejected), not silently replaced by stale cached values.
+        wb = openpyxl.load_workbook(path, data_only=False, keep_vba=False, read_only=False)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, EOFError) as exc:
+        raise InputError(path, None, f"not a readable Excel workbook ({exc.__class__.__name__}: {exc})",
+                         "re-save it from Excel as .xlsx, or export the sheet as CSV") from exc
+    except Exception as exc:  # openpyxl raises assorted errors on damaged files
+        raise InputError(path, None, f"Excel workbook is damaged ({exc.__class__.__name__})",
+                         "re-save it from Excel as .xlsx") from exc
+    grids = []
+    for ws in wb.worksheets:
+        hidden_rows = {r for r, d in ws.row_dimensions.items() if d.hidden}
+        hidden_cols = {c for c, d in ws.column_dimensions.items() if d.hidden}
+        merged_titles = []
+        for rng in ws.merged_cells.ranges:
+            v = ws.cell(rng.min_row, rng.min_col).value
+            if v is not None:
+                merged_titles.append(str(v))
+        rows, numbers = [], []
+        for r_idx, row in enumerate(ws.iter_rows(), start=1):
+            cells = []
+            for c_idx, c in enumerate(row, start=1):
+                v = c.value
+                formula = c.data_type == "f" or (isinstance(v, str) and v.startswith("="))
+                if isinstance(v, str) and not v.strip():
+                    v = None
+                col = _col_letter(c_idx)
+                cells.append(Cell(v, f"{ws.title}!{col}{r_idx}", formula,
+                                  r_idx in hidden_rows or col in hidden_cols))
+            rows.append(cells)
+            numbers.append(r_idx)
+        grids.append(Grid(ws.title, rows, numbers, merged_titles))
+    return grids
+
+
+def read_grids(path: Path) -> list[Grid]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return [read_csv_grid(path)]
+    if suffix in (".xlsx", ".xlsm"):
+        return read_xlsx_grids(path)
+    raise InputError(path, None, f"unsupported file type {suffix!r}",
+                     f"save coded findings as one of {list(SPREADSHEET_SUFFIXES)}")
+
+
+def cell_text(value: object) -> str | None:
+    """Cell content as trimmed text (None when blank). Dates are written ISO so a date typed
+    where text was expected is visible in the reject reason."""
+    if value is None:
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    s = " ".join(str(value).split())
+    return s or None

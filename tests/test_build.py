@@ -1,0 +1,160 @@
+"""The build on the shipped data, and its guarantees: precedence, conflicts, determinism, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.build import build, load_inputs, build_tables
+from analysis.paths import Paths
+from analysis.resolve import resolve
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_43_forces_in_forces_and_every_round_of_matrix(shipped_tables):
+    t = shipped_tables
+    assert len(t["forces"]) == 43
+    m = t["matrix"]
+    assert set(m["round"]) == {"core_business_2014", "peel_2014"}
+    for rnd, sub in m.groupby("round"):
+        assert sub["force_id"].nunique() == 43
+        assert len(sub) == 43 * 19
+        assert not sub.duplicated(["force_id", "criterion_id"]).any()
+
+
+def test_norfolk_matches_gold(shipped_tables):
+    gold = pd.read_csv(FIXTURES / "norfolk_2014_gold.csv")
+    f = shipped_tables["findings"]
+    analyst = f[(f.force_id == "norfolk") & (f.source_kind == "letter") & (f.coder != "auto")]
+    got = sorted(zip(analyst.criterion_id, analyst.value, analyst.judgement))
+    want = sorted(zip(gold.criterion_id, gold.value, gold.judgement))
+    assert len(want) == 17 and got == want
+    m = shipped_tables["matrix"]
+    nm = m[(m["round"] == "core_business_2014") & (m.force_id == "norfolk")].set_index("criterion_id")
+    for row in gold.itertuples():
+        assert nm.loc[row.criterion_id, "value"] == row.value
+
+
+def test_cleveland_a2_conflict_resolved_by_source_strength(shipped_tables):
+    c = shipped_tables["conflicts"]
+    cl = c[(c.force_id == "cleveland") & (c.criterion_id == "A2")]
+    assert len(cl) == 1
+    row = cl.iloc[0]
+    assert row["values"] == "no|yes" and row["n_candidates"] == 3
+    assert "press_summary" in row["resolution"] and "national_report_via_press" in row["candidates"]
+    m = shipped_tables["matrix"]
+    cell = m[(m["round"] == "core_business_2014") & (m.force_id == "cleveland") & (m.criterion_id == "A2")].iloc[0]
+    assert (cell["value"], cell["resolution"], cell["winning_source_kind"]) == ("yes", "precedence", "press_summary")
+    # Dyfed-Powys: HMIC's own page outranks the derived national list
+    dp = m[(m["round"] == "core_business_2014") & (m.force_id == "dyfed-powys") & (m.criterion_id == "A2")].iloc[0]
+    assert dp["value"] == "yes" and dp["winning_source_kind"] == "hmic_page"
+
+
+def test_same_fact_from_two_sources_is_agreement_not_conflict(shipped_tables):
+    m = shipped_tables["matrix"]
+    cell = m[(m["round"] == "core_business_2014") & (m.force_id == "norfolk") & (m.criterion_id == "A2")].iloc[0]
+    assert cell["n_sources"] >= 2 and cell["resolution"] == "agreement"
+    c = shipped_tables["conflicts"]
+    assert not ((c.force_id == "norfolk") & (c.criterion_id == "A2")).any()
+
+
+def _finding(value, kind, coder="analyst", override=False, ref="x"):
+    return {"round": "r", "force_id": "norfolk", "area": "attendance", "criterion_id": "A2", "value": value,
+            "judgement": "positive" if value == "yes" else "negative", "source_kind": kind, "source_ref": ref,
+            "coder": coder, "is_override": override, "confidence": "low"}
+
+
+@pytest.mark.parametrize("cands,expected", [
+    ([("yes", "press_summary"), ("no", "national_report_via_press")], ("yes", "precedence")),
+    ([("no", "press_summary"), ("yes", "press_summary")], ("contested", "contested")),
+    ([("yes", "letter", "auto"), ("no", "letter", "analyst")], ("no", "precedence")),
+    ([("yes", "secondary", "analyst", True), ("no", "letter", "analyst")], ("yes", "precedence")),
+    ([("yes", "letter"), ("yes", "secondary")], ("yes", "agreement")),
+])
+def test_precedence_rules_never_row_order(cands, expected):
+    from analysis import schemas
+    from analysis.codebook import Codebook
+    from analysis.forces import load_forces
+
+    p = Paths()
+    cb = Codebook.load(p.codebook)
+    forces = load_forces(p.forces)
+    for order in (cands, list(reversed(cands))):
+        recs = [_finding(*c, ref=f"ref{i}") for i, c in enumerate(order)]
+        m, conflicts = resolve(schemas.conform("findings", pd.DataFrame(recs)), forces, cb, ["r"])
+        cell = m[(m.force_id == "norfolk") & (m.criterion_id == "A2")].iloc[0]
+        assert (cell["value"], cell["resolution"]) == expected
+        assert len(conflicts) == (1 if len({c[0] for c in cands}) > 1 else 0)
+
+
+def test_rejects_and_grades_and_measures(shipped_tables):
+    g = shipped_tables["grades"]
+    assert set(g["round"]) == {"peel_2014", "peel_2015", "peel_2016"}
+    assert set(g["grade"]) <= {"outstanding", "good", "requires_improvement", "inadequate"}
+    # Cheshire's two conflicting PEEL 2014 rows are both kept
+    ch = g[(g.force_id == "cheshire") & (g["round"] == "peel_2014") & (g.question_id == "reducing_crime")]
+    assert set(ch["grade"]) == {"good", "requires_improvement"}
+    meas = shipped_tables["measures"]
+    assert meas.set_index(["force_id", "measure"]).loc[("norfolk", "crimes_attended_pct"), "value"] == 98
+    assert meas.loc[meas.force_id == "wiltshire", "qualifier"].tolist() == ["almost"]
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_build_is_deterministic_and_atomic(tmp_path, raw_copy):
+    paths = Paths(raw=raw_copy, processed=tmp_path / "out")
+    build(paths, tables_only=True, log=lambda s: None)
+    first = _digest(paths.processed)
+    assert any(n.endswith(".parquet") for n in first) and "data_dictionary.csv" in first
+    build(paths, tables_only=True, log=lambda s: None)
+    assert _digest(paths.processed) == first
+    # a failing build (bad rounds.yaml) leaves the previous outputs untouched
+    (raw_copy / "rounds.yaml").write_text("rounds:\n  - id: Bad Id\n    kind: [coded]\n", encoding="utf-8")
+    with pytest.raises(Exception):
+        build(paths, tables_only=True, log=lambda s: None)
+    assert _digest(paths.processed) == first
+    assert not list(tmp_path.glob(".out.*"))
+
+
+def test_cli_reports_bad_input_and_exits_nonzero(tmp_path, mini_raw):
+    (mini_raw / "test_round" / "coded" / "x.csv").write_text("Norfolk,A2,yes\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "analysis", "build", "--tables-only", "--raw", str(mini_raw),
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "x.csv" in r.stderr and "no header row" in r.stderr and "Fix:" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_strict_fails_on_rejects(mini_raw, tmp_path):
+    from analysis.errors import InputError
+
+    (mini_raw / "test_round" / "coded" / "x.csv").write_text("force,A2\nAtlantis,yes\n", encoding="utf-8")
+    with pytest.raises(InputError, match="rejected"):
+        build(Paths(raw=mini_raw, processed=tmp_path / "o"), tables_only=True, strict=True, log=lambda s: None)
+    res = build(Paths(raw=mini_raw, processed=tmp_path / "o"), tables_only=True, log=lambda s: None)
+    assert "unknown force 'Atlantis'" in res.tables["rejects"]["reason"].iloc[0]
+
+
+def test_data_dictionary_covers_every_column(shipped_paths):
+    d = pd.read_csv(shipped_paths.processed / "data_dictionary.csv")
+    for p in shipped_paths.processed.glob("*.csv"):
+        if p.stem == "data_dictionary":
+            continue
+        cols = pd.read_csv(p, nrows=0).columns
+        documented = set(d.loc[d["table"] == p.stem, "column"])
+        assert set(cols) <= documented, p.stem
+
+
+def test_paths_do_not_depend_on_working_directory(tmp_path):
+    code = "import analysis.paths as p; print(p.RAW)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert Path(r.stdout.strip()) == Paths().raw

@@ -1,0 +1,208 @@
+"""Cleaning analysts' coded sheets: messy layouts, spellings, wide <-> long, rejects, reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from analysis.build import build_tables, load_inputs
+from analysis.codebook import Codebook
+from analysis.coded import CodedLoader
+from analysis.errors import InputError
+from analysis.forces import ForceResolver
+from analysis.paths import Paths
+
+P = Paths()
+
+
+@pytest.fixture(scope="module")
+def loader(tmp_path_factory):
+    return CodedLoader(Codebook.load(P.codebook), ForceResolver.from_files(P.forces, P.force_aliases),
+                       tmp_path_factory.mktemp("raw"))
+
+
+def _xlsx(path: Path, sheets: dict[str, list[list]], merge: dict[str, str] | None = None) -> Path:
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for row in rows:
+            ws.append(row)
+        if merge and name in merge:
+            ws.merge_cells(merge[name])
+    wb.save(path)
+    return path
+
+
+def _key(findings: list[dict]) -> list[tuple]:
+    return sorted((f["force_id"], f["criterion_id"], f["value"], f["judgement"]) for f in findings)
+
+
+LONG_ROWS = [
+    ["Force", "Criterion", "Value", "Evidence", "Source kind"],
+    ["Norfolk Constabulary", "A2", "Yes", "attends all crimes", "letter"],
+    ["MPS", "attend_all_crimes", "no", "call handlers decide", "press_summary"],
+    ["Devon & Cornwall", "Mobile technology on patrol", "limited ", None, "press_summary"],
+    ["GMP", "A5", "Partial", None, "press_summary"],
+    ["dyfed powys", "P1", "Some crime types", None, "secondary"],
+]
+
+
+def test_long_form_messy_workbook(tmp_path, loader):
+    rows = [["Core Business coding - DRAFT", None, None, None, None],
+            ["Prepared by the analysis team", None, None, None, None],
+            [None] * 5,
+            *LONG_ROWS[:3], [None] * 5, *LONG_ROWS[3:],
+            [None] * 5,
+            ["Notes: values follow codebook.yaml", None, None, None, None]]
+    path = _xlsx(tmp_path / "coded.xlsx", {"Findings": rows}, merge={"Findings": "A1:E1"})
+    res = loader.load_file(path, "test_round")
+    assert _key(res.findings) == [
+        ("devon-and-cornwall", "F4", "limited", "negative"), ("dyfed-powys", "P1", "some_crime_types", "partial"),
+        ("greater-manchester", "A5", "mixed", "partial"), ("metropolitan", "A2", "no", "negative"),
+        ("norfolk", "A2", "yes", "positive")]
+    # the note row under the table is kept, as a reject, with its cell reference
+    assert len(res.rejects) == 1 and "note" in res.rejects[0]["reason"]
+    assert res.rejects[0]["location"] == "Findings!row 12"
+    assert res.records_read == res.used + len(res.rejects) == 6
+    norfolk = next(f for f in res.findings if f["force_id"] == "norfolk")
+    assert norfolk["source_ref"].endswith("Findings!C5") and norfolk["source_kind"] == "letter"
+
+
+def test_wide_form_with_area_title_row_and_several_sheets(tmp_path, loader):
+    readme = [["Read me"], ["This workbook holds the framework matrix."]]
+    wide = [["Framework matrix (wide)", None, None, None],
+            [None, "Attendance", None, "Freeing up time"],
+            ["Police force", "A2 Attend-all-crimes policy", "A5", "mobile_technology"],
+            ["Norfolk", "Y", None, "Limited"],
+            [None, None, None, None],
+            ["Met", "✗", "mixed", None],
+            ["Greater Manchester Police", None, None, None]]
+    path = _xlsx(tmp_path / "wide.xlsx", {"Read me": readme, "Matrix": wide}, merge={"Matrix": "B2:C2"})
+    res = loader.load_file(path, "test_round")
+    assert _key(res.findings) == [("metropolitan", "A2", "no", "negative"), ("metropolitan", "A5", "mixed", "partial"),
+                                  ("norfolk", "A2", "yes", "positive"), ("norfolk", "F4", "limited", "negative")]
+    # blank cells are not coded: GMP (all blank) produces nothing and is not a reject
+    assert res.rejects == [] and res.records_read == 4
+    assert any("Read me" in s for s in res.skipped_sheets)
+    assert {f["source_ref"].split(":")[-1] for f in res.findings} >= {"Matrix!B4", "Matrix!D4"}
+
+
+def test_wide_and_long_give_identical_findings(tmp_path, loader):
+    codes = {("Norfolk", "A2"): "yes", ("Norfolk", "F4"): "limited", ("Suffolk", "A2"): "no",
+             ("Suffolk", "P1"): "none", ("Kent", "A5"): "good"}
+    long_rows = [["force", "criterion_id", "value"]] + [[f, c, v] for (f, c), v in codes.items()]
+    crits = ["A2", "F4", "P1", "A5"]
+    forces = ["Norfolk", "Suffolk", "Kent"]
+    wide_rows = [["force", *crits]] + [[f, *[codes.get((f, c)) for c in crits]] for f in forces]
+    a = loader.load_file(_xlsx(tmp_path / "long.xlsx", {"S": long_rows}), "r")
+    b = loader.load_file(_xlsx(tmp_path / "wide.xlsx", {"S": wide_rows}), "r")
+    csv = tmp_path / "long.csv"
+    pd.DataFrame(long_rows[1:], columns=long_rows[0]).to_csv(csv, index=False)
+    c = loader.load_file(csv, "r")
+
+    def tidy(res):
+        from analysis.coded import findings_frame
+        df = findings_frame(res.findings).drop(columns=["source_ref"])
+        return df.sort_values(["force_id", "criterion_id"], ignore_index=True)
+
+    pd.testing.assert_frame_equal(tidy(a), tidy(b))
+    pd.testing.assert_frame_equal(tidy(a), tidy(c))
+    assert len(tidy(a)) == 5
+
+
+def test_rejects_with_reasons_and_cells(tmp_path, loader):
+    rows = [["Force", "Criterion", "Value", "Judgement", "Source kind", "Confidence"],
+            ["Norfolk", "A2", "yes", None, "letter", "high"],            # ok
+            ["Norfok", "A2", "yes", None, "letter", "high"],             # misspelt force
+            ["Suffolk", "A12", "yes", None, "letter", "high"],           # unknown criterion
+            ["Suffolk", "P2", "Yes", None, "letter", "high"],            # value not allowed
+            ["Suffolk", "A2", None, None, "letter", "high"],             # blank value
+            ["Suffolk", "A2", "yes", "negative", "letter", "high"],      # value/judgement disagree
+            ["Suffolk", "F4", None, "negative", "letter", "high"],       # ambiguous judgement
+            ["Kent", "A2", "yes", None, "blog", "high"],                 # unknown source kind
+            ["Kent", "A2", "yes", None, "letter", "sure"],               # bad confidence
+            ["Kent", "A2", dt.datetime(2014, 9, 3), None, "letter", "high"],  # a date where text was expected
+            [None, "A2", "yes", None, "letter", "high"],                 # no force
+            ["Norfolk", "A2", "yes", None, "letter", "high"]]            # duplicate of row 2
+    res = loader.load_file(_xlsx(tmp_path / "bad.xlsx", {"Coding": rows}), "test_round")
+    assert len(res.findings) == 1
+    reasons = {r["location"]: r["reason"] for r in res.rejects}
+    assert "did you mean 'Norfolk'" in reasons["Coding!A3"]
+    assert "unknown criterion 'A12'" in reasons["Coding!row 4"]
+    assert "not allowed for P2" in reasons["Coding!row 5"]
+    assert "blank value" in reasons["Coding!row 6"]
+    assert "judgement column says 'negative'" in reasons["Coding!row 7"]
+    assert "ambiguous" in reasons["Coding!row 8"]
+    assert "source_kind 'blog'" in reasons["Coding!row 9"]
+    assert "confidence 'sure'" in reasons["Coding!row 10"]
+    assert "2014-09-03" in reasons["Coding!row 11"]
+    assert "no force" in reasons["Coding!row 12"]
+    assert "duplicate of" in reasons["Coding!C13"]
+    assert res.records_read == 12 == res.used + len(res.rejects)
+
+
+def test_formula_cells_are_rejected_never_evaluated(tmp_path, loader):
+    rows = [["Force", "A2", "A5"], ["Norfolk", "=IF(1,\"yes\",\"no\")", "good"]]
+    res = loader.load_file(_xlsx(tmp_path / "f.xlsx", {"S": rows}), "r")
+    assert _key(res.findings) == [("norfolk", "A5", "good", "positive")]
+    assert "formula" in res.rejects[0]["reason"] and res.rejects[0]["location"] == "S!B2"
+
+
+def test_csv_encodings(tmp_path, loader):
+    text = "force,criterion,value,evidence\nNorfolk,A2,yes,Zoë’s letter – attends all\n"
+    for enc in ("utf-8-sig", "cp1252", "utf-8"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        res = loader.load_file(p, "r")
+        assert res.findings[0]["evidence"] == "Zoë’s letter – attends all", enc
+
+
+def test_round_column_must_match_folder(tmp_path, loader):
+    p = tmp_path / "r.csv"
+    p.write_text("force,round,criterion,value\nNorfolk,peel_2014,A2,yes\nNorfolk,r,A5,good\n", encoding="utf-8")
+    res = loader.load_file(p, "r")
+    assert len(res.findings) == 1 and "differs from the folder's round" in res.rejects[0]["reason"]
+
+
+def test_no_header_is_a_clear_error(tmp_path, loader):
+    p = tmp_path / "nohead.csv"
+    p.write_text("Norfolk,A2,yes\nSuffolk,A2,no\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no header row found.*Fix: add a header row"):
+        loader.load_file(p, "r")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="empty"):
+        loader.load_file(empty, "r")
+
+
+def test_truncated_xlsx_is_a_clear_error(tmp_path, loader):
+    good = _xlsx(tmp_path / "ok.xlsx", {"S": [["Force", "A2"], ["Norfolk", "yes"]]})
+    bad = tmp_path / "truncated.xlsx"
+    bad.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(InputError, match="truncated.xlsx.*Fix: re-save"):
+        loader.load_file(bad, "r")
+
+
+def test_build_reconciles_and_keeps_every_row(mini_raw):
+    rows = [["Force", "Criterion", "Value", "Source kind"], ["Norfolk", "A2", "yes", "letter"],
+            ["Nowhere", "A2", "yes", "letter"], ["Suffolk", "A2", "maybe", "letter"]]
+    _xlsx(mini_raw / "test_round" / "coded" / "a.xlsx", {"S": rows})
+    (mini_raw / "test_round" / "coded" / "b.csv").write_text(
+        "force,A2,F4\nKent,no,some\nEssex,,\n", encoding="utf-8")
+    tables = build_tables(load_inputs(Paths(raw=mini_raw)), log=lambda s: None)
+    recon = tables["reconciliation"].set_index("file")
+    assert recon.loc["test_round/coded/a.xlsx", ["records_read", "used", "rejected"]].tolist() == [3, 1, 2]
+    assert recon.loc["test_round/coded/b.csv", ["records_read", "used", "rejected"]].tolist() == [2, 2, 0]
+    m = tables["matrix"]
+    assert len(m) == 43 * 19
+    essex = m[(m.force_id == "essex") & (m.criterion_id == "A2")].iloc[0]
+    assert essex["status"] == "not_reported" and essex["judgement"] == "not_reported"
+    assert set(tables["rejects"]["file"]) == {"test_round/coded/a.xlsx"}
+    f = tables["findings"]
+    assert (f["source_kind"] == "secondary").sum() == 2  # b.csv names no source: weakest, and says so
+    assert f.loc[f.source_kind == "secondary", "note"].str.contains("not given").all()

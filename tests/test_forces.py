@@ -1,0 +1,60 @@
+import pandas as pd
+import pytest
+
+from analysis.forces import ForceResolver, UnknownForce, normalise_force_name
+from analysis.paths import Paths
+
+P = Paths()
+
+
+@pytest.fixture(scope="module")
+def resolver():
+    return ForceResolver.from_files(P.forces, P.force_aliases)
+
+
+def test_forces_table_has_43_unique_forces(resolver):
+    f = resolver.forces
+    assert len(f) == 43 and f["force_id"].is_unique
+    assert set(f["country"]) == {"England", "Wales"}
+    assert (f["country"] == "Wales").sum() == 4
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("Norfolk", "norfolk"), ("Norfolk Constabulary", "norfolk"), ("  norfolk   police ", "norfolk"),
+    ("NORFOLK", "norfolk"), ("Met", "metropolitan"), ("MPS", "metropolitan"),
+    ("Metropolitan Police Service", "metropolitan"), ("the Met", "metropolitan"),
+    ("Devon & Cornwall", "devon-and-cornwall"), ("Devon and Cornwall Police", "devon-and-cornwall"),
+    ("Dyfed Powys", "dyfed-powys"), ("Dyfed-Powys Police", "dyfed-powys"), ("GMP", "greater-manchester"),
+    ("Greater Manchester Police", "greater-manchester"), ("City of London Police", "city-of-london"),
+    ("Avon & Somerset Constabulary", "avon-and-somerset"), ("Hants", "hampshire"),
+    ("W15000004", "dyfed-powys"), ("thames-valley", "thames-valley"),
+])
+def test_common_spellings(resolver, name, expected):
+    assert resolver.resolve(name) == expected
+
+
+def test_every_force_resolves_from_each_official_spelling(resolver):
+    for row in resolver.forces.itertuples():
+        for variant in (row.force_name, row.short_name, row.short_name.upper(), f" {row.short_name} Police ",
+                        row.force_name.replace(" and ", " & "), row.force_id):
+            assert resolver.resolve(variant) == row.force_id, variant
+
+
+def test_unknown_force_suggests_closest(resolver):
+    with pytest.raises(UnknownForce) as exc:
+        resolver.resolve("Norfok Constabulary")
+    assert exc.value.suggestions[0] == "Norfolk"
+    assert "did you mean 'Norfolk'" in str(exc.value)
+    assert "force_aliases.csv" in str(exc.value)
+
+
+def test_normalise_strips_suffixes_not_words():
+    assert normalise_force_name("South Wales Police") == "south wales"
+    assert normalise_force_name("Metropolitan Police Service") == "metropolitan"
+    assert normalise_force_name("Police Scotland") == "police scotland"
+
+
+def test_alias_to_unknown_force_is_an_error():
+    forces = ForceResolver.from_files(P.forces).forces
+    with pytest.raises(ValueError, match="unknown force_id"):
+        ForceResolver(forces, pd.DataFrame({"alias": ["X"], "force_id": ["atlantis"]}))

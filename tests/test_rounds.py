@@ -1,0 +1,46 @@
+import pytest
+
+from analysis.errors import InputError
+from analysis.paths import Paths
+from analysis.rounds import Rounds
+
+
+def test_shipped_rounds():
+    r = Rounds.load(Paths().rounds)
+    assert r.ids == ["core_business_2014", "peel_2014", "peel_2015", "peel_2016"]
+    assert r["peel_2014"].updates == "core_business_2014"
+    assert not any(x.synthetic for x in r)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("rounds:\n  - id: a\n    kind: [coded]\n  - id: a\n    kind: [grades]\n", "used twice"),
+    ("rounds:\n  - id: a\n    kind: [coded]\n    updates: zzz\n", "updates unknown round 'zzz'"),
+    ("rounds:\n  - id: a\n    kind: [pictures]\n", "kind"),
+    ("rounds:\n  - id: A B\n    kind: [coded]\n", "lower_snake_case"),
+    ("rounds:\n  - id: a\n    kind: [coded]\n    published: 4th Sept\n", "not a date"),
+    ("rounds:\n  - id: a\n    kind: [coded]\n    colour: red\n", "unknown field"),
+    ("rounds: [\n", "not valid YAML"),
+    ("something: else\n", "rounds:"),
+])
+def test_rounds_errors(tmp_path, text, fragment):
+    p = tmp_path / "rounds.yaml"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        Rounds.load(p)
+    assert fragment in str(exc.value) and "rounds.yaml" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_duplicate_round_names_line(tmp_path):
+    p = tmp_path / "rounds.yaml"
+    p.write_text("rounds:\n  - id: a\n    kind: [coded]\n  - id: a\n    kind: [grades]\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 4"):
+        Rounds.load(p)
+
+
+def test_embargo(tmp_path):
+    p = tmp_path / "rounds.yaml"
+    p.write_text("rounds:\n  - id: a\n    kind: [coded]\n    embargo_until: 2999-01-01T00:01\n"
+                 "  - id: synthetic_b\n    kind: [coded]\n", encoding="utf-8")
+    r = Rounds.load(p)
+    assert r["a"].embargoed() and not r["synthetic_b"].embargoed()
+    assert r["synthetic_b"].synthetic
