@@ -206,3 +206,34 @@ def test_build_reconciles_and_keeps_every_row(mini_raw):
     f = tables["findings"]
     assert (f["source_kind"] == "secondary").sum() == 2  # b.csv names no source: weakest, and says so
     assert f.loc[f.source_kind == "secondary", "note"].str.contains("not given").all()
+
+
+def test_hidden_rows_and_columns_are_rejected_not_silently_used(tmp_path, loader):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "M"
+    for row in (["Force", "A2", "A5"], ["Norfolk", "yes", "good"], ["Suffolk", "no", "poor"]):
+        ws.append(row)
+    ws.row_dimensions[3].hidden = True
+    ws.column_dimensions["C"].hidden = True
+    wb.save(tmp_path / "h.xlsx")
+    res = loader.load_file(tmp_path / "h.xlsx", "r")
+    assert _key(res.findings) == [("norfolk", "A2", "yes", "positive")]
+    reasons = sorted(r["reason"].split(";")[0] for r in res.rejects)
+    assert any("hidden column" in r for r in reasons) and any("row is hidden" in r for r in reasons)
+    assert res.records_read == 4 == res.used + len(res.rejects)
+
+
+def test_force_merged_down_rows_applies_to_each_row(tmp_path, loader):
+    rows = [["Force", "Criterion", "Value"], ["Norfolk", "A2", "yes"], [None, "A5", "good"], ["Kent", "A2", "no"]]
+    path = _xlsx(tmp_path / "m.xlsx", {"S": rows}, merge={"S": "A2:A3"})
+    res = loader.load_file(path, "r")
+    assert _key(res.findings) == [("kent", "A2", "no", "negative"), ("norfolk", "A2", "yes", "positive"),
+                                  ("norfolk", "A5", "good", "positive")]
+
+
+def test_huge_cell_is_rejected(tmp_path, loader):
+    p = tmp_path / "big.csv"
+    p.write_text("force,criterion,value,evidence\nNorfolk,A2,yes," + "x" * 20_000 + "\n", encoding="utf-8")
+    res = loader.load_file(p, "r")
+    assert not res.findings and "longer than 10,000" in res.rejects[0]["reason"]

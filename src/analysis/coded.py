@@ -59,6 +59,7 @@ _TRUE = {"true", "yes", "y", "1", "x"}
 _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
 _LOOKS_LIKE_CRITERION = re.compile(r"^\s*[PAFpaf]\d{1,2}\b")
 HEADER_SCAN_ROWS = 30
+MAX_CELL_CHARS = 10_000  # longer cells are pasted documents, not codes: rejected, not truncated
 
 
 def _norm_header(text) -> str:
@@ -259,6 +260,13 @@ class CodedLoader:
         label, score, why = _confidence(text.get("confidence"))
         if why:
             problems.append(why)
+        hidden = [c for c in row if c.hidden and c.value is not None]
+        if hidden and all(c.hidden for c in row if c.value is not None):
+            problems.append("row is hidden in Excel; unhide it to include it, or delete it")
+        huge = [c.ref for c in row if isinstance(c.value, str) and len(c.value) > MAX_CELL_CHARS]
+        if huge:
+            problems.append(f"cell(s) {', '.join(huge)} longer than {MAX_CELL_CHARS:,} characters; "
+                            "shorten the evidence to the finding itself")
         formulas = [c.ref for c in cells.values() if c.formula]
         if formulas:
             problems.append(f"formula in cell(s) {', '.join(formulas)} (formulas are never evaluated); "
@@ -385,6 +393,10 @@ class CodedLoader:
                 if cell.formula:
                     self._reject(res, ctx, where, "formula in cell (formulas are never evaluated); "
                                  "type the value itself", text or "")
+                    continue
+                if cell.hidden:
+                    self._reject(res, ctx, where, "cell is in a hidden column; unhide it to include "
+                                 "it, or clear it", text or "")
                     continue
                 cid = layout.criteria[j]
                 value, why = self.codebook.resolve_value(cid, text)

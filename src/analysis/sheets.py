@@ -94,15 +94,21 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
         hidden_rows = {r for r, d in ws.row_dimensions.items() if d.hidden}
         hidden_cols = {c for c, d in ws.column_dimensions.items() if d.hidden}
         merged_titles = []
+        fill_down: dict[tuple[int, int], object] = {}
         for rng in ws.merged_cells.ranges:
             v = ws.cell(rng.min_row, rng.min_col).value
             if v is not None:
                 merged_titles.append(str(v))
+            # A value merged down a column (e.g. one force name over several rows of a long
+            # sheet) belongs to every row. Merges across columns (titles) stay in their first cell.
+            if rng.min_col == rng.max_col and rng.max_row > rng.min_row:
+                for r in range(rng.min_row + 1, rng.max_row + 1):
+                    fill_down[(r, rng.min_col)] = v
         rows, numbers = [], []
         for r_idx, row in enumerate(ws.iter_rows(), start=1):
             cells = []
             for c_idx, c in enumerate(row, start=1):
-                v = c.value
+                v = fill_down.get((r_idx, c_idx), c.value)
                 formula = c.data_type == "f" or (isinstance(v, str) and v.startswith("="))
                 if isinstance(v, str) and not v.strip():
                     v = None
