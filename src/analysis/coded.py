@@ -106,6 +106,7 @@ class FileResult:
     rejects: list[dict] = field(default_factory=list)
     suppress: list[dict] = field(default_factory=list)   # analyst 'reject' decisions on drafts
     records_read: int = 0
+    data_rows: int = 0           # non-blank rows under a header (0 = a header-only file)
     skipped_sheets: list[str] = field(default_factory=list)
 
     @property
@@ -196,10 +197,12 @@ class CodedLoader:
                 continue
             found_any = True
             ctx = dict(path=path, rel=rel, round_id=round_id, synthetic=synthetic, grid=grid)
+            self._rows_seen = 0
             if layout.form == "long":
                 self._long(grid, layout, res, ctx)
             else:
                 self._wide(grid, layout, res, ctx)
+            res.data_rows += self._rows_seen
         if not found_any:
             from .errors import InputError
             if all(not any(c.value is not None for r in g.rows for c in r) for g in grids):
@@ -207,6 +210,10 @@ class CodedLoader:
             raise InputError(path, None, "no sheet has a header row (a 'Force' column and either a "
                              "'Criterion' column or criterion columns such as A2)",
                              "add a header row; see data/raw/README.md for the two layouts")
+        if res.data_rows == 0:
+            from .errors import InputError
+            raise InputError(path, None, "has a header row but no data rows under it",
+                             "fill in the coded findings, or remove the file")
         self._dedupe(res, rel)
         return res
 
@@ -220,6 +227,7 @@ class CodedLoader:
         for i in range(layout.header_index + 1, len(grid.rows)):
             row = grid.rows[i]
             if any(c.value is not None for c in row):
+                self._rows_seen += 1
                 yield i, row
 
     def _force(self, res, ctx, cells: dict[str, Cell], row, loc) -> str | None:

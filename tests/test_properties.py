@@ -1,0 +1,126 @@
+"""Property tests: the same coding, however it is laid out or spelt, gives identical tidy tables."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.build import build_tables, load_inputs
+from analysis.paths import RAW, Paths
+
+# A fixed coding: (force, criterion) -> value; spelt many ways below.
+CODING = {("norfolk", "A2"): "yes", ("norfolk", "F4"): "limited", ("suffolk", "A2"): "no",
+          ("suffolk", "P1"): "none", ("kent", "A5"): "good", ("metropolitan", "A2"): "no",
+          ("devon-and-cornwall", "A8"): "in_some_cases", ("greater-manchester", "A9"): "yes"}
+FORCE_SPELLINGS = {
+    "norfolk": ["Norfolk", "Norfolk Constabulary", "NORFOLK", " norfolk police "],
+    "suffolk": ["Suffolk", "Suffolk Constabulary", "suffolk"],
+    "kent": ["Kent", "Kent Police", "kent police"],
+    "metropolitan": ["Met", "MPS", "Metropolitan Police Service", "the Met"],
+    "devon-and-cornwall": ["Devon & Cornwall", "Devon and Cornwall Police", "devon-and-cornwall"],
+    "greater-manchester": ["GMP", "Greater Manchester Police", "greater manchester"],
+}
+CRIT_SPELLINGS = {"A2": ["A2", "attend_all_crimes", "Attend-all-crimes policy", "a2"],
+                  "F4": ["F4", "mobile_technology", "Mobile technology on patrol"],
+                  "P1": ["P1", "prevention_strategy", "Written crime-prevention strategy"],
+                  "A5": ["A5", "investigation_quality"], "A8": ["A8", "victim_self_investigation"],
+                  "A9": ["A9", "pcso_investigation"]}
+VALUE_SPELLINGS = {"yes": ["yes", "Yes", "Y", "✓", "TRUE", "yes "], "no": ["no", "No", "N", "FALSE"],
+                   "limited": ["limited", "Limited "], "none": ["none", "None"], "good": ["good", "Good"],
+                   "in_some_cases": ["in_some_cases", "In some cases", "in some cases"]}
+
+_BASE: dict[str, Path] = {}
+
+
+def _base(tmp_root: Path) -> Path:
+    if "raw" not in _BASE:
+        raw = tmp_root / "raw"
+        (raw / "reference").mkdir(parents=True)
+        for name in ("codebook.yaml",):
+            shutil.copy(RAW / name, raw / name)
+        for name in ("forces.csv", "force_aliases.csv"):
+            shutil.copy(RAW / "reference" / name, raw / "reference" / name)
+        (raw / "rounds.yaml").write_text("rounds:\n  - id: r\n    kind: [coded]\n", encoding="utf-8")
+        _BASE["raw"] = raw
+    return _BASE["raw"]
+
+
+@st.composite
+def layouts(draw):
+    """Split the coding over 1-3 sheets, each long or wide, rows/columns shuffled, any spelling."""
+    items = draw(st.permutations(sorted(CODING.items())))
+    n_sheets = draw(st.integers(1, 3))
+    cuts = sorted(draw(st.lists(st.integers(0, len(items)), min_size=n_sheets - 1, max_size=n_sheets - 1)))
+    parts = [list(p) for p in _split(items, cuts)]
+    sheets = []
+    for part in parts:
+        if not part:
+            continue
+        form = draw(st.sampled_from(["long", "wide"]))
+        spelt = [(draw(st.sampled_from(FORCE_SPELLINGS[f])), draw(st.sampled_from(CRIT_SPELLINGS[c])),
+                  draw(st.sampled_from(VALUE_SPELLINGS[v])), f, c) for (f, c), v in part]
+        if form == "long":
+            cols = draw(st.permutations(["force", "criterion", "value"]))
+            rows = [list(cols)] + [[{"force": fs, "criterion": cs, "value": vs}[k] for k in cols]
+                                   for fs, cs, vs, _, _ in spelt]
+        else:
+            crit_ids = sorted({c for *_, c in spelt})
+            crit_head = {c: draw(st.sampled_from(CRIT_SPELLINGS[c])) for c in crit_ids}
+            crit_ids = draw(st.permutations(crit_ids))
+            by_force: dict[str, dict] = {}
+            force_name = {}
+            for fs, cs, vs, f, c in spelt:
+                by_force.setdefault(f, {})[c] = vs
+                force_name.setdefault(f, fs)
+            forces = draw(st.permutations(sorted(by_force)))
+            rows = [["Force", *[crit_head[c] for c in crit_ids]]]
+            rows += [[force_name[f], *[by_force[f].get(c) for c in crit_ids]] for f in forces]
+        sheets.append((form, rows))
+    as_csv = len(sheets) == 1 and draw(st.booleans())
+    return sheets, as_csv
+
+
+def _split(items, cuts):
+    prev = 0
+    for c in list(cuts) + [len(items)]:
+        yield items[prev:c]
+        prev = c
+
+
+def _tidy(raw: Path) -> pd.DataFrame:
+    t = build_tables(load_inputs(Paths(raw=raw)), log=lambda s: None)
+    assert len(t["rejects"]) == 0, t["rejects"]
+    return (t["findings"].drop(columns=["source_ref"])
+            .sort_values(["force_id", "criterion_id"], ignore_index=True))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(layout=layouts())
+def test_any_layout_and_spelling_gives_identical_tables(tmp_path_factory, layout):
+    sheets, as_csv = layout
+    base = _base(tmp_path_factory.getbasetemp())
+    raw = tmp_path_factory.mktemp("prop") / "raw"
+    shutil.copytree(base, raw)
+    folder = raw / "r" / "coded"
+    folder.mkdir(parents=True)
+    if as_csv:
+        pd.DataFrame(sheets[0][1][1:], columns=sheets[0][1][0]).to_csv(folder / "c.csv", index=False)
+    else:
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        for i, (_, rows) in enumerate(sheets):
+            ws = wb.create_sheet(f"S{i}")
+            for r in rows:
+                ws.append(r)
+        wb.save(folder / "c.xlsx")
+    got = _tidy(raw)
+    assert sorted(zip(got.force_id, got.criterion_id, got.value)) == sorted(
+        (f, c, v) for (f, c), v in CODING.items())
+    if "reference" not in _BASE:
+        _BASE["reference"] = got
+    pd.testing.assert_frame_equal(got, _BASE["reference"])
