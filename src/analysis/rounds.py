@@ -27,6 +27,7 @@ class Round:
     embargo_until: dt.datetime | None = None
     notes: str = ""
     synthetic: bool = False
+    coverage: str = "partial"   # "full": the round read every force's evidence in full
     order: int = 0
     extra: dict = field(default_factory=dict, compare=False)
 
@@ -136,10 +137,15 @@ class Rounds:
                 raise InputError(source, w, f"round id {rid!r} is used twice (also {seen[rid]})",
                                  "give each round its own id")
             seen[rid] = w
-            unknown = set(e) - {"id", "title", "published", "embargo_until", "kind", "updates", "notes", "synthetic"}
+            unknown = set(e) - {"id", "title", "published", "embargo_until", "kind", "updates", "notes",
+                                "synthetic", "coverage"}
             if unknown:
                 raise InputError(source, w, f"unknown field(s) {sorted(unknown)}",
-                                 "use id, title, published, embargo_until, kind, updates, notes")
+                                 "use id, title, published, embargo_until, kind, updates, coverage, notes")
+            coverage = str(e.get("coverage") or "partial")
+            if coverage not in ("partial", "full"):
+                raise InputError(source, w, f"coverage {coverage!r} is not 'partial' or 'full'",
+                                 "say 'full' only if the round read every force's evidence in full")
             kind = e.get("kind") or []
             kind = [kind] if isinstance(kind, str) else list(kind)
             bad = [k for k in kind if k not in KINDS]
@@ -152,7 +158,7 @@ class Rounds:
                 published=_as_date(e.get("published"), source, w, "published"),
                 kind=tuple(kind), updates=e.get("updates"),
                 embargo_until=_as_datetime(e.get("embargo_until"), source, w),
-                notes=str(e.get("notes") or "").strip(), synthetic=synthetic, order=i,
+                notes=str(e.get("notes") or "").strip(), synthetic=synthetic, coverage=coverage, order=i,
             ))
         ids = {r.id for r in out}
         for i, r in enumerate(out, start=1):
@@ -168,6 +174,6 @@ class Rounds:
             "round": r.id, "title": r.title,
             "published": r.published.isoformat() if r.published else None,
             "embargo_until": r.embargo_until.isoformat() if r.embargo_until else None,
-            "kind": "|".join(r.kind), "updates": r.updates, "synthetic": r.synthetic,
+            "kind": "|".join(r.kind), "updates": r.updates, "coverage": r.coverage, "synthetic": r.synthetic,
             "notes": r.notes, "order": r.order,
         } for r in self]).astype({"published": "string", "embargo_until": "string", "updates": "string"})

@@ -44,6 +44,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("embargo_until", S, "Embargo end (ISO); blank = none"),
         ("kind", S, "What the round holds: coded|letters|grades|measures"),
         ("updates", S, "Round whose evidence this round revisits; blank = baseline"),
+        ("coverage", S, "partial (default) or full: whether the round read every force's evidence"),
         ("synthetic", B, "True for generated (SYNTHETIC) rounds"),
         ("notes", S, "Notes from rounds.yaml"),
         ("order", I, "Order in rounds.yaml"),
