@@ -156,7 +156,8 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
         tables["agreement"] = agreement.auto_vs_analyst(findings_df)
     compare = _feature(_COMPARE)
     if compare is not None and rounds.updates():
-        tables.update(compare.compare_all(tables, rounds, codebook, None))
+        grades_map = _feature("grades_map")
+        tables.update(compare.compare_all(tables, rounds, codebook, grades_map.map_path(paths.raw)))
     _check_reconciliation(tables["reconciliation"])
     errors = []
     for name in schemas.COLUMNS:

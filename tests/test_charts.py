@@ -1,0 +1,234 @@
+"""Report charts: house style, findings in titles, marks, exported files, determinism, embargo."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from analysis import charts, compare_forces as cf, style
+from analysis.paths import RAW, Paths
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from analysis.build import build
+    from analysis.synthetic import make_synthetic_raw
+
+    paths = make_synthetic_raw(tmp_path_factory.mktemp("charts_synth") / "raw", seed=2)
+    return paths, build(paths, tables_only=True, log=lambda s: None).tables
+
+
+@pytest.fixture(scope="module")
+def embargoed(tmp_path_factory):
+    from analysis.build import build
+    from analysis.synthetic import make_synthetic_raw
+
+    paths = make_synthetic_raw(tmp_path_factory.mktemp("charts_embargo") / "raw", seed=2, grades=False,
+                               embargo_until="2999-01-01T00:01")
+    return paths, build(paths, tables_only=True, log=lambda s: None).tables
+
+
+def _texts(fig) -> str:
+    return "\n".join(t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text") and callable(a.get_text)))
+
+
+def _all_charts(tables, raw):
+    rid = cf.primary_round(tables)
+    return list(charts.report_charts(tables, rid, raw))
+
+
+# ----- style ----------------------------------------------------------------------------------------
+def test_house_style_uses_afcharts_and_fixed_judgement_looks():
+    import matplotlib
+
+    assert list(style.AF_CATEGORICAL) == style.af_palette("categorical")
+    before = matplotlib.rcParams["axes.spines.top"], matplotlib.rcParams["svg.hashsalt"]
+    with style.house_style():
+        assert matplotlib.rcParams["axes.spines.top"] is False          # from afcharts.mplstyle
+        assert matplotlib.rcParams["axes.prop_cycle"].by_key()["color"][0].upper() == "#12436D"
+        assert matplotlib.rcParams["svg.hashsalt"] == style.SVG_HASHSALT
+    assert (matplotlib.rcParams["axes.spines.top"], matplotlib.rcParams["svg.hashsalt"]) == before
+    looks = style.JUDGEMENT_LOOK
+    assert set(looks) == {"positive", "partial", "negative", "not_reported", "contested"}
+    assert len({lk.colour for lk in looks.values()}) == 5
+    # the two non-findings never rely on colour alone
+    assert looks["not_reported"].hatch and looks["contested"].hatch
+    assert not looks["negative"].hatch and looks["not_reported"].colour != looks["negative"].colour
+    assert len({lk.symbol for lk in looks.values()}) == 5
+
+
+# ----- every chart renders from both builds -----------------------------------------------------------
+@pytest.mark.parametrize("which", ["shipped", "synthetic"])
+def test_every_report_chart_renders(which, shipped_tables, synth):
+    tables = shipped_tables if which == "shipped" else synth[1]
+    raw = RAW if which == "shipped" else synth[0].raw
+    made = _all_charts(tables, raw)
+    names = [c.name for c in made]
+    n_crit = len(cf.criteria_frame(tables))
+    assert sum("_02_criterion_" in n for n in names) == n_crit
+    for key in ("_01_framework_matrix", "_03_coverage_by_criterion", "_03_coverage_by_force", "_04_regions",
+                "_05_crimes_attended"):
+        assert any(key in n for n in names), key
+    for c in made:
+        assert c.title and c.subtitle and c.source.startswith("Source:")
+        assert len(c.data) > 0 and {"round", "synthetic"} <= set(c.data.columns)
+        assert c.figure.axes, c.name
+        assert c.title in _texts(c.figure).replace("\n", " ")
+        if which == "synthetic":
+            assert c.name.startswith("synthetic_") and c.data["synthetic"].all()
+            assert "SYNTHETIC" in _texts(c.figure) and "SYNTHETIC" in c.alt_text
+        else:
+            assert "SYNTHETIC" not in _texts(c.figure) and not c.data["synthetic"].any()
+        c.figure.clear()
+
+
+def test_criterion_title_states_the_count(shipped_tables, synth):
+    for tables in (shipped_tables, synth[1]):
+        rid = cf.primary_round(tables)
+        m = tables["matrix"]
+        yes = int(((m["round"] == rid) & (m["criterion_id"] == "A2") & (m["value"] == "yes")).sum())
+        c = charts.criterion_counts(tables, "A2", rid)
+        assert c.title == f"{yes} of 43 forces had an attend-all-crimes policy"
+        assert c.data["n_forces"].sum() == 43
+        # the forces behind a short bar are named on the chart
+        yes_names = c.data.loc[c.data["value"] == "yes", "forces"].iloc[0].split("; ")
+        text = _texts(c.figure)
+        assert all(name in text for name in yes_names)
+        c.figure.clear()
+    # a criterion without a template gets a generic finding naming its most common value
+    c = charts.criterion_counts(shipped_tables, "P1")
+    top = c.data[~c.data["value"].isin(["not_reported", "contested"])].sort_values("n_forces").iloc[-1]
+    assert c.title.startswith("Written crime-prevention strategy: ") and f"{int(top.n_forces)} of 43" in c.title
+
+
+def test_matrix_draws_not_reported_differently_from_negative(shipped_tables):
+    c = charts.framework_matrix(shipped_tables)
+    assert len(c.data) == 43 * 19
+    from matplotlib.colors import to_hex
+    from matplotlib.patches import Rectangle
+
+    rects = [p for p in c.figure.axes[0].patches if isinstance(p, Rectangle)]
+    by_colour = {}
+    for p in rects:
+        by_colour.setdefault(to_hex(p.get_facecolor()).upper(), set()).add(p.get_hatch())
+    nr = style.JUDGEMENT_LOOK["not_reported"].colour.upper()
+    neg = style.JUDGEMENT_LOOK["negative"].colour.upper()
+    assert by_colour[nr] == {"///"} and by_colour[neg] == {None}
+    n_nr = int((c.data["judgement"] == "not_reported").sum())
+    assert sum(1 for p in rects if to_hex(p.get_facecolor()).upper() == nr) == n_nr
+    # forces ordered by region, unknown region last
+    groups = list(dict.fromkeys(c.data.sort_values("row")["group"]))
+    assert groups[-1] == "Unknown" and groups[:-1] == sorted(groups[:-1])
+    assert "Unknown" in _texts(c.figure)
+    c.figure.clear()
+    by_profile = charts.framework_matrix(shipped_tables, order_by="profile")
+    assert by_profile.name.endswith("_by_profile")
+    by_profile.figure.clear()
+
+
+def test_regional_chart_keeps_unknown_and_every_force(shipped_tables):
+    c = charts.regional_comparison(shipped_tables)
+    reg = c.data[c.data["grouping"] == "region"]
+    assert "Unknown" in set(reg["group"])
+    assert reg.drop_duplicates("group")["n_forces_in_group"].sum() == 43
+    assert c.data[c.data["grouping"] == "country"].drop_duplicates("group")["n_forces_in_group"].sum() == 43
+    one = charts.regional_comparison(shipped_tables, criterion_id="F4")
+    assert one.data["n"].sum() == 43 * 2  # country + region groupings
+    c.figure.clear()
+    one.figure.clear()
+
+
+def test_crimes_attended_has_national_average_and_flags(shipped_tables, synth):
+    c = charts.crimes_attended_chart(shipped_tables, raw=RAW)
+    assert (c.data["national_average"] == 79).all()
+    assert "79%" in c.subtitle and "79%" in _texts(c.figure)
+    wilts = c.data[c.data["force"] == "Wiltshire"].iloc[0]
+    assert wilts["approximate"] and "almost 90%" in _texts(c.figure)
+    assert c.data[c.data["force"] == "South Wales"]["other_basis"].iloc[0]  # PCC claim, other period
+    assert re.match(r"Share of crimes attended ranged from 39% \(Warwickshire\) to 100% \(Cleveland\)", c.title)
+    assert any(abs(line.get_xdata()[0] - 79) < 1e-9 for line in c.figure.axes[0].get_lines())
+    c.figure.clear()
+    s = charts.crimes_attended_chart(synth[1], raw=synth[0].raw)
+    assert s.data["national_average"].isna().all()  # no real national figure on synthetic data
+    s.figure.clear()
+
+
+# ----- export ------------------------------------------------------------------------------------------
+def test_export_chart_writes_png_svg_csv_alt(tmp_path, shipped_tables):
+    from PIL import Image
+
+    c = charts.criterion_counts(shipped_tables, "F4")
+    files = charts.export_chart(c.figure, c.data, c.name, c.alt_text, tmp_path)
+    assert [f.name for f in files] == [f"{c.name}{e}" for e in (".png", ".svg", ".csv", ".alt.txt")]
+    with Image.open(files[0]) as im:
+        assert round(im.info["dpi"][0]) == 300
+    svg = files[1].read_text(encoding="utf-8")
+    assert "<dc:date>" not in svg
+    back = pd.read_csv(files[2])
+    assert back["n_forces"].tolist() == c.data["n_forces"].tolist()
+    alt = files[3].read_text(encoding="utf-8")
+    assert c.title in alt.replace("\n", " ") and f"{c.name}.csv" in alt
+    c.figure.clear()
+
+
+def test_same_inputs_give_byte_identical_svg_and_csv(tmp_path, shipped_tables, synth):
+    for tables, maker in ((shipped_tables, lambda t: charts.framework_matrix(t)),
+                          (synth[1], lambda t: charts.criterion_counts(t, "F4"))):
+        outs = []
+        for run in ("a", "b"):
+            c = maker(tables)  # drawn afresh each time
+            outs.append(charts.export_chart(c.figure, c.data, c.name, c.alt_text, tmp_path / run))
+            c.figure.clear()
+        for fa, fb in zip(outs[0][1:], outs[1][1:]):  # svg, csv, alt
+            assert fa.read_bytes() == fb.read_bytes(), fa.name
+
+
+def test_export_all_writes_every_chart_with_data_and_alt_text(tmp_path, synth):
+    paths, tables = synth
+    out = Paths(raw=paths.raw, processed=paths.processed, reports=tmp_path / "reports")
+    files = charts.export_all(out, tables)
+    n_charts = 1 + len(cf.criteria_frame(tables)) + 2 + 1 + 1
+    assert len(files) == 4 * n_charts
+    assert all(f.exists() and f.parent == out.figures for f in files)
+    stems = {f.name.split(".")[0] for f in files}
+    assert len(stems) == n_charts and all(s.startswith("synthetic_") for s in stems)
+    for stem in stems:
+        for ext in (".png", ".svg", ".csv", ".alt.txt"):
+            assert (out.figures / f"{stem}{ext}").stat().st_size > 0
+        assert (out.figures / f"{stem}.alt.txt").read_text(encoding="utf-8").startswith("SYNTHETIC")
+
+
+def test_embargoed_round_is_marked_and_refused_unless_allowed(tmp_path, embargoed):
+    paths, tables = embargoed
+    out = Paths(raw=paths.raw, processed=paths.processed, reports=tmp_path / "reports")
+    with pytest.raises(style.EmbargoError, match="EMBARGOED until 00:01 on 1 January 2999"):
+        charts.export_all(out, tables)
+    assert not out.figures.exists()
+    c = charts.criterion_counts(tables, "A2")
+    assert c.marks.embargoed and "EMBARGOED until" in _texts(c.figure)
+    assert "EMBARGOED until" in c.alt_text
+    files = charts.export_all(out, tables, allow_embargoed=True, only=("criterion_A2",))
+    assert len(files) == 4
+    alt = next(f for f in files if f.name.endswith("criterion_A2.alt.txt"))
+    assert "EMBARGOED until 00:01 on 1 January 2999" in alt.read_text(encoding="utf-8")
+    c.figure.clear()
+
+
+def test_embargo_in_the_past_is_not_marked(shipped_tables):
+    t = dict(shipped_tables)
+    r = t["rounds"].copy()
+    r.loc[r["round"] == "core_business_2014", "embargo_until"] = "2014-09-04T00:01"
+    t["rounds"] = r
+    c = charts.criterion_counts(t, "A2")
+    assert not c.marks.embargoed and "EMBARGOED" not in _texts(c.figure)
+    charts.check_embargo(t, ["core_business_2014"], allow_embargoed=False)  # no error
+    c.figure.clear()
+
+
+def test_charts_command_is_registered():
+    from analysis.cli import make_parser
+
+    args = make_parser().parse_args(["charts", "--round", "core_business_2014", "--allow-embargoed", "--no-workbook"])
+    assert args.rounds == ["core_business_2014"] and args.allow_embargoed and args.no_workbook

@@ -1,0 +1,142 @@
+"""The accessible Excel workbook (reports/tables.xlsx): sheets, no merged cells, no formulas,
+formula-like text kept as text, marks, embargo, determinism."""
+
+from __future__ import annotations
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from analysis import tables as wbmod
+from analysis.paths import RAW, Paths
+from analysis.style import EmbargoError
+
+BASE_SHEETS = ["Cover", "Contents", "Notes"]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from analysis.build import build
+    from analysis.synthetic import make_synthetic_raw
+
+    paths = make_synthetic_raw(tmp_path_factory.mktemp("tables_synth") / "raw", seed=8)
+    return paths, build(paths, tables_only=True, log=lambda s: None).tables
+
+
+@pytest.fixture(scope="module")
+def shipped_book(tmp_path_factory, shipped_tables):
+    out = tmp_path_factory.mktemp("book")
+    paths = Paths(raw=RAW, processed=out / "processed", reports=out / "reports")
+    files = wbmod.write_workbook(paths, shipped_tables)
+    assert files == [paths.reports / "tables.xlsx"]
+    return openpyxl.load_workbook(files[0])
+
+
+def _assert_accessible(wb):
+    for ws in wb.worksheets:
+        assert not ws.merged_cells.ranges, f"merged cells in {ws.title}"
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", f"formula in {ws.title}!{cell.coordinate}: {cell.value!r}"
+
+
+def test_shipped_workbook_has_cover_contents_notes_and_one_table_per_sheet(shipped_book):
+    wb = shipped_book
+    names = wb.sheetnames
+    assert names[:3] == BASE_SHEETS
+    for expected in ("Matrix_core_business_2014", "Counts_core_business_2014", "Coverage_core_business_2014",
+                     "Regions_core_business_2014", "Matrix_peel_2014", "Crimes_attended", "National_figures",
+                     "Findings", "Conflicts", "Grades", "Forces", "Criteria", "Rounds"):
+        assert expected in names
+    _assert_accessible(wb)
+    contents = [c.value for c in wb["Contents"]["A"] if c.value]
+    for sheet in names[3:]:
+        assert sheet in contents
+        ws = wb[sheet]
+        assert ws["A1"].value and isinstance(ws["A1"].value, str)           # title
+        assert len(ws.tables) == 1                                           # one marked-up table
+        col_a = [c.value for c in ws["A"] if isinstance(c.value, str)]
+        assert any(v.startswith("Source:") for v in col_a), sheet
+    notes = [c.value for c in wb["Notes"]["B"] if c.value]
+    assert any("not a negative judgement" in str(n) for n in notes)
+
+
+def test_matrix_sheet_is_the_43_forces_by_19_criteria(shipped_book):
+    ws = shipped_book["Matrix_core_business_2014"]
+    table = next(iter(ws.tables.values()))
+    rows = list(ws[table.ref])
+    header = [c.value for c in rows[0]]
+    assert header[:3] == ["Force", "Country", "HMIC region 2014"] and len(header) == 3 + 19
+    body = [[c.value for c in r] for r in rows[1:]]
+    assert len(body) == 43
+    cleveland = next(r for r in body if r[0] == "Cleveland")
+    assert cleveland[header.index("A2 Attend-all-crimes policy")] == "Yes"
+    assert "Not reported" in {v for r in body for v in r}
+    assert "Unknown" in {r[2] for r in body}
+    assert all(v is not None for r in body for v in r)  # missing is written as [x] or a state, never blank
+
+
+def test_formula_like_text_is_written_as_text(tmp_path, synth):
+    paths, t = synth
+    t = dict(t)
+    f = t["findings"].copy()
+    nasty = ["=SUM(A1:A3)", '=HYPERLINK("http://example.invalid","click")', "+44 20 7946 0000", "-1 officers",
+             "@mention", "[one](http://a.invalid) and [two](http://b.invalid)", "costs $$note$$", "—"]
+    f.loc[: len(nasty) - 1, "evidence"] = nasty
+    t["findings"] = f
+    out = wbmod.write_workbook(Paths(raw=paths.raw, processed=paths.processed, reports=tmp_path), t)[0]
+    wb = openpyxl.load_workbook(out)
+    _assert_accessible(wb)
+    ws = wb["Findings"]
+    cells = {c.value: c for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    for text in nasty[:5]:
+        assert text in cells, text
+        assert cells[text].data_type == "s" and cells[text].quotePrefix
+    assert "[one] (http://a.invalid) and [two] (http://b.invalid)" in cells   # not turned into links
+    assert "costs $ $note$ $" in cells                                        # not a note reference
+    assert "[symbol only] —" in cells
+    assert not any(c.hyperlink for row in ws.iter_rows() for c in row)
+
+
+def test_synthetic_workbook_is_marked(tmp_path, synth):
+    paths, t = synth
+    out = wbmod.write_workbook(Paths(raw=paths.raw, processed=paths.processed, reports=tmp_path), t)[0]
+    wb = openpyxl.load_workbook(out)
+    assert wb["Cover"]["A1"].value.startswith("SYNTHETIC")
+    for sheet in wb.sheetnames[3:]:
+        assert wb[sheet]["A1"].value.startswith("SYNTHETIC"), sheet
+    assert "National_figures" not in wb.sheetnames  # real national figures are not set beside synthetic data
+    _assert_accessible(wb)
+
+
+def test_embargoed_round_is_refused_then_marked(tmp_path):
+    from analysis.build import build
+    from analysis.synthetic import make_synthetic_raw
+
+    paths = make_synthetic_raw(tmp_path / "raw", seed=1, grades=False, measures=False,
+                               embargo_until="2999-01-01")
+    t = build(paths, tables_only=True, log=lambda s: None).tables
+    with pytest.raises(EmbargoError):
+        wbmod.write_workbook(paths, t)
+    assert not (paths.reports / "tables.xlsx").exists()
+    out = wbmod.write_workbook(paths, t, allow_embargoed=True)[0]
+    wb = openpyxl.load_workbook(out)
+    assert "EMBARGOED until 1 January 2999" in wb["Cover"]["A1"].value
+    assert "EMBARGOED until" in wb["Matrix_synthetic_round_1"]["A1"].value
+
+
+def test_workbook_is_deterministic(tmp_path, synth):
+    paths, t = synth
+    a = wbmod.write_workbook(paths, t, path=tmp_path / "a.xlsx")[0]
+    b = wbmod.write_workbook(paths, t, path=tmp_path / "b.xlsx")[0]
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_prepare_writes_shorthand_for_missing_and_words_for_booleans():
+    df = pd.DataFrame({"a": pd.array(["x", None], dtype="string"), "b": pd.array([True, False], dtype="boolean"),
+                       "c": pd.array([1, None], dtype="Int64"), "d": ["=1+1", "   "]})
+    plain, fmt = wbmod.prepare(df)
+    assert plain.to_dict("list") == {"a": ["x", "[x]"], "b": ["Yes", "No"], "c": [1, "[x]"], "d": ["=1+1", "[x]"]}
+    assert fmt == [{"cell": {"cells": (1, 3), "format": {"quote_prefix": True}}}]
+    empty, _ = wbmod.prepare(df.iloc[0:0])
+    assert empty.iloc[0, 0] == "No rows in this build"
