@@ -107,7 +107,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
             out = letters.draft_findings(rdir / "letters", rnd.id, codebook, resolver, paths.raw)
             drafts = out["findings"].assign(synthetic=rnd.synthetic)
             findings.extend(drafts.to_dict("records"))
-            for name in ("letter_findings", "draft_codes"):
+            for name in ("letters", "letter_findings", "draft_codes"):
                 extra.setdefault(name, []).append(out[name])
             if len(out.get("rejects", [])):
                 rejects.extend(out["rejects"].to_dict("records"))
@@ -127,6 +127,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
                           "records_read": len(m), "used": len(m), "rejected": 0})
 
     findings_df = findings_frame(findings)
+    before_review = findings_df  # agreement measures the draft coder itself, before analysts' rejections
     findings_df, review_rejects = _apply_review_rejections(findings_df, suppress)
     rejects.extend(review_rejects)
     findings_df = findings_df.sort_values(
@@ -153,7 +154,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
         tables[name] = pd.concat(parts, ignore_index=True)
     agreement = _feature(_AGREEMENT)
     if agreement is not None and letters is not None:
-        tables["agreement"] = agreement.auto_vs_analyst(findings_df)
+        tables["agreement"] = agreement.auto_vs_analyst(before_review)
     compare = _feature(_COMPARE)
     if compare is not None and rounds.updates():
         grades_map = _feature("grades_map")

@@ -1,0 +1,213 @@
+"""Review round-trip: export the draft codes to Excel, edit with openpyxl as an analyst would,
+import, rebuild, and see the overrides win; invalid edits are refused cell by cell."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from analysis.build import build, write_tables
+from analysis.cli import main
+from analysis.errors import InputError
+from analysis.io import write_table
+from analysis.paths import RAW, Paths
+from analysis.review import OUTPUT_COLUMNS, REVIEW_FILE, export_review, import_review
+
+ROUND = "core_business_2014"
+FID = "core_business_2014:norfolk:{:02d}"
+
+
+def _build(paths: Paths) -> dict:
+    tables = build(paths, tables_only=True, log=lambda s: None).tables
+    write_tables(tables, paths.processed)
+    return tables
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A raw copy and its processed tables, built once; tests copy it."""
+    base = tmp_path_factory.mktemp("review_base")
+    shutil.copytree(RAW, base / "raw")
+    _build(Paths(raw=base / "raw", processed=base / "processed", reports=base / "reports"))
+    return base
+
+
+@pytest.fixture
+def paths(built, tmp_path) -> Paths:
+    shutil.copytree(built / "raw", tmp_path / "raw")
+    shutil.copytree(built / "processed", tmp_path / "processed")
+    return Paths(raw=tmp_path / "raw", processed=tmp_path / "processed", reports=tmp_path / "reports")
+
+
+class Sheet:
+    """The Review sheet of a workbook, addressed by header and by (finding, proposed criterion)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.wb = load_workbook(path)
+        self.ws = self.wb["Review"]
+        self.col = {c.value: c.column_letter for c in self.ws[1]}
+
+    def row(self, finding_no: int, criterion: str | None) -> int:
+        for r in range(2, self.ws.max_row + 1):
+            if (self.ws[f"{self.col['Finding ID']}{r}"].value == FID.format(finding_no)
+                    and self.ws[f"{self.col['Proposed criterion']}{r}"].value == criterion):
+                return r
+        raise KeyError((finding_no, criterion))
+
+    def set(self, r: int, **values) -> None:
+        names = {"action": "Action", "criterion": "Criterion", "value": "Value", "note": "Note",
+                 "finding": "Finding ID", "confidence": "Your confidence"}
+        for k, v in values.items():
+            self.ws[f"{self.col[names[k]]}{r}"] = v
+
+    def get(self, r: int, header: str):
+        return self.ws[f"{self.col[header]}{r}"].value
+
+    def save(self) -> Path:
+        self.wb.save(self.path)
+        return self.path
+
+
+# ---------------------------------------------------------------------------------------------
+def test_export_has_readme_dropdowns_frozen_header_filter_and_flags_without_colour_only(paths, tmp_path):
+    # one low-confidence draft, one finding with no proposal and a text that looks like a formula
+    draft = pd.read_parquet(paths.processed / "draft_codes.parquet")
+    draft.loc[draft["criterion_id"] == "A4", "confidence"] = 0.3
+    extra = draft[draft["criterion_id"] == "A5"].copy()
+    extra[["criterion_id", "value", "judgement", "rule", "evidence", "confidence_label"]] = pd.NA
+    extra["confidence"] = 0.0
+    extra["text"] = "=HYPERLINK(\"http://example.org\")"
+    write_table(pd.concat([draft, extra], ignore_index=True), paths.processed, "draft_codes")
+
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    assert s.wb.sheetnames == ["Read me", "Review", "Lists"]
+    assert "Actions" in [c.value for c in s.wb["Read me"]["A"]]
+    ws = s.ws
+    assert ws.freeze_panes == "B2"
+    assert ws.auto_filter.ref == f"A1:T{ws.max_row}"
+    assert ws.max_row == 1 + 17 + 1
+    assert ws[f"{s.col['Finding']}2"].alignment.wrap_text
+    dv = {d.formula1: str(d.sqref) for d in ws.data_validations.dataValidation}
+    assert dv['"accept,change,reject,add"'].startswith(f"{s.col['Action']}2:")
+    assert any(f.endswith("!$A$2:$A$23") for f in dv)                       # criterion ids
+    assert f'INDIRECT("vals_"&${s.col["Criterion"]}2)' in dv                 # values of that criterion
+    a2 = next(c.column_letter for c in s.wb["Lists"][1] if c.value == "A2")
+    assert str(s.wb.defined_names["vals_A2"].attr_text) == f"'Lists'!${a2}$2:${a2}$3"
+    assert [c.value for c in s.wb["Lists"][a2][1:3]] == ["yes", "no"]
+
+    low, none, plain = s.row(7, "A4"), s.row(8, None), s.row(8, "A5")
+    assert s.get(low, "Check").startswith("LOW CONFIDENCE")
+    assert s.get(none, "Check").startswith("NO CODE PROPOSED")
+    assert not s.get(plain, "Check")
+    fill = lambda r: ws[f"{s.col['Finding']}{r}"].fill.start_color.rgb  # noqa: E731
+    assert fill(low) == fill(none) != fill(plain)
+    assert ws[f"{s.col['Finding']}{none}"].data_type == "s"                 # text, not a formula
+    assert s.get(plain, "Criterion") == "A5" and s.get(plain, "Value") == "good"  # pre-filled
+    assert s.get(plain, "Action") is None
+
+
+def test_round_trip_overrides_win_in_the_build(paths, tmp_path):
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P2"), action="accept")
+    s.set(s.row(1, "P1"), action="change", value="force_wide", note="strategy is force-wide per the annex")
+    s.set(s.row(13, "F3"), action="change", criterion="F0", value="strength")
+    s.set(s.row(14, "F4"), action="reject", confidence="medium")
+    new = s.ws.max_row + 1
+    s.set(new, finding=FID.format(5), action="add", criterion="A9", value="no")
+    out = import_review(s.save(), paths)
+
+    assert out == paths.raw / ROUND / "coded" / REVIEW_FILE
+    rev = pd.read_csv(out, dtype="string")
+    assert list(rev.columns) == OUTPUT_COLUMNS
+    assert set(rev["coder"]) == {"analyst"} and set(rev["override"]) == {"TRUE"}
+    assert set(rev["source_kind"]) == {"letter"}
+    got = set(zip(rev["finding_id"].str[-2:], rev["criterion_id"], rev["value"], rev["action"]))
+    assert got == {("01", "P2", "strong", "accept"), ("01", "P1", "force_wide", "change"),
+                   ("13", "F3", "good", "reject"), ("13", "F0", "strength", "change"),
+                   ("14", "F4", "limited", "reject"), ("05", "A9", "no", "add")}
+    assert rev.loc[rev["criterion_id"] == "F4", "confidence"].item() == "medium"
+    assert rev["source_ref"].str.startswith("core_business_2014/letters/norfolk_2014-09-03.txt:line ").all()
+
+    tables = _build(paths)
+    f = tables["findings"]
+    over = f[f["is_override"]]
+    assert set(over["coder"]) == {"analyst"}
+    assert set(zip(over["criterion_id"], over["value"])) == {("P2", "strong"), ("P1", "force_wide"),
+                                                            ("F0", "strength"), ("A9", "no")}
+    auto = f[f["coder"] == "auto"]
+    assert not ((auto["criterion_id"] == "F4") | (auto["criterion_id"] == "F3")).any()  # rejected drafts
+    rej = tables["rejects"]
+    rejected = rej[rej["reason"].str.contains("rejected in analyst review")]
+    assert set(rejected["raw"]) == {"norfolk F3=good", "norfolk F4=limited"}
+    m = tables["matrix"]
+    nm = m[(m["round"] == ROUND) & (m["force_id"] == "norfolk")].set_index("criterion_id")
+    assert nm.loc["P1", "value"] == "force_wide"          # the override beats the analyst's sheet
+    assert nm.loc["A9", "value"] == "no"                  # ... and the press report
+    assert nm.loc["A9", "winning_source_kind"] == "letter"
+
+
+def test_reexport_shows_earlier_decisions_and_reimport_changes_nothing(paths, tmp_path):
+    s = Sheet(export_review(paths, tmp_path / "one.xlsx"))
+    s.set(s.row(1, "P1"), action="change", value="force_wide", note="checked")
+    s.set(s.row(13, "F3"), action="change", criterion="F0", value="strength")
+    s.set(s.row(14, "F4"), action="reject")
+    s.set(s.ws.max_row + 1, finding=FID.format(5), action="add", criterion="A9", value="no")
+    first = import_review(s.save(), paths).read_text(encoding="utf-8")
+    _build(paths)
+    again = Sheet(export_review(paths, tmp_path / "two.xlsx"))
+    r = again.row(1, "P1")
+    assert (again.get(r, "Action"), again.get(r, "Value"), again.get(r, "Note")) == ("change", "force_wide", "checked")
+    r = again.row(13, "F3")
+    assert (again.get(r, "Action"), again.get(r, "Criterion")) == ("change", "F0")
+    assert again.get(again.row(14, "F4"), "Action") == "reject"
+    assert again.get(again.row(5, None), "Action") == "add"
+    assert import_review(again.path, paths).read_text(encoding="utf-8") == first
+
+
+def test_invalid_edits_are_listed_by_cell_and_nothing_is_written(paths, tmp_path):
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    r1, r2, r3 = s.row(1, "P2"), s.row(5, "A2"), s.row(6, "A3")
+    s.set(r1, action="approve")
+    s.set(r2, action="change", value="maybe")
+    s.set(r3, action="change", criterion="P9")
+    s.set(s.row(7, "A4"), action="accept")                   # a valid row: still nothing written
+    new = s.ws.max_row + 1
+    s.set(new, finding="core_business_2014:norfolk:99", action="add", criterion="A9", value="no")
+    with pytest.raises(InputError) as exc:
+        import_review(s.save(), paths)
+    msg = str(exc.value)
+    assert "4 problem(s)" in msg
+    assert f"Review!{s.col['Action']}{r1}" in msg and "unknown action 'approve'" in msg
+    assert f"Review!{s.col['Value']}{r2}" in msg and "'maybe' is not allowed for A2" in msg
+    assert f"Review!{s.col['Criterion']}{r3}" in msg and "unknown criterion 'P9'" in msg
+    assert f"Review!{s.col['Finding ID']}{new}" in msg and "unknown finding id" in msg
+    assert not (paths.raw / ROUND / "coded" / REVIEW_FILE).exists()
+
+
+def test_a_workbook_without_decisions_is_refused(paths, tmp_path):
+    x = export_review(paths, tmp_path / "review.xlsx")
+    with pytest.raises(InputError, match="no decisions"):
+        import_review(x, paths)
+
+
+def test_cli_review_export_and_import(paths, tmp_path, capsys):
+    x = tmp_path / "review.xlsx"
+    common = ["--raw", str(paths.raw), "--out", str(paths.processed)]
+    assert main(["review-export", "-o", str(x), *common]) == 0
+    s = Sheet(x)
+    s.set(s.row(2, "P3"), action="reject")
+    s.save()
+    assert main(["review-import", str(x), *common]) == 0
+    assert "review.csv" in capsys.readouterr().out
+    s.set(s.row(2, "P3"), action="maybe")
+    s.save()
+    assert main(["review-import", str(x), *common]) == 1
+    assert "unknown action 'maybe'" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    assert main(["review-export", "-o", str(x), "--raw", str(paths.raw), "--out", str(empty)]) == 1
+    assert "build" in capsys.readouterr().err
