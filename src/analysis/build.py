@@ -161,10 +161,10 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
         tables.update(compare.compare_all(tables, rounds, codebook, grades_map.map_path(paths.raw)))
     _check_reconciliation(tables["reconciliation"])
     errors = []
-    for name in schemas.COLUMNS:
+    for name, columns in all_columns().items():
         if name in tables:
             try:
-                tables[name] = schemas.validate(name, tables[name])
+                tables[name] = schemas.validate(name, tables[name], columns)
             except Exception as exc:  # pandera SchemaErrors: every failure listed at once
                 errors.append(f"{name}: {exc}")
     if errors:

@@ -167,9 +167,10 @@ def conform(table: str, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
 
 
-def schema(table: str) -> pa.DataFrameSchema:
+def schema(table: str, columns: list[tuple[str, str, str]] | None = None) -> pa.DataFrameSchema:
+    """Strict, ordered pandera schema from a column list (default: this module's COLUMNS)."""
     cols = {}
-    for col, dtype, meaning in COLUMNS[table]:
+    for col, dtype, meaning in (columns or COLUMNS[table]):
         checks = []
         if (table, col) in _ENUMS:
             checks.append(pa.Check.isin(list(_ENUMS[(table, col)])))
@@ -178,8 +179,8 @@ def schema(table: str) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(cols, strict=True, ordered=True, name=table)
 
 
-def validate(table: str, df: pd.DataFrame) -> pd.DataFrame:
-    return schema(table).validate(df, lazy=True)
+def validate(table: str, df: pd.DataFrame, columns=None) -> pd.DataFrame:
+    return schema(table, columns).validate(df, lazy=True)
 
 
 def dictionary() -> pd.DataFrame:

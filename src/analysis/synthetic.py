@@ -354,6 +354,11 @@ def make_synthetic_raw(dest: str | Path, n_rounds: int = 1, seed: int = 0, n_let
         (dest / gid / "grades").mkdir(parents=True, exist_ok=True)
         _grades(forces, first_findings, gid, published, rng).to_csv(
             dest / gid / "grades" / "synthetic_grades.csv", index=False, lineterminator="\n")
+        # The generated questions are shaped like PEEL 2014's: reuse its mapping rows, said so.
+        from .grades_map import copy_mapping_rows, map_path
+
+        copy_mapping_rows(map_path(src), map_path(dest), "peel_2014", gid, list(GRADE_QUESTIONS),
+                          note=f"{MARK}: copied from peel_2014.")
     header = (f"# {MARK} rounds registry written by analysis.synthetic (seed {seed}).\n"
               "# Generated test data: not real inspection findings.\n")
     (dest / "rounds.yaml").write_text(header + yaml.safe_dump({"rounds": entries}, sort_keys=False,
