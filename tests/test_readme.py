@@ -1,0 +1,28 @@
+"""The README's headline figures are the shipped build's figures (the README must stay true)."""
+
+import re
+
+from analysis.paths import ROOT
+
+
+def _readme():
+    return (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_headline_figures_match_the_build(shipped_tables):
+    text = _readme()
+    m = shipped_tables["matrix"]
+    cb = m[m["round"] == "core_business_2014"]
+    reported = int((cb["status"] == "reported").sum())
+    a2_yes = int(((cb["criterion_id"] == "A2") & (cb["value"] == "yes")).sum())
+    n_conflicts = len(shipped_tables["conflicts"])
+    assert f"**{reported} are reported**" in text and f"other {len(cb) - reported} are" in text
+    assert f"**{a2_yes} of 43 forces are coded as having an attend-all-crimes policy (A2)**" in text
+    assert f"**{n_conflicts} conflicts**" in text
+    ch = shipped_tables["changes"]
+    counts = ch[ch["round"] == "peel_2014"]["change"].value_counts()
+    line = re.search(r"PEEL 2014 against Core Business 2014:(.*?)\n\n", text, re.S).group(1)
+    for label, key in (("not revisited", "not_revisited"), ("newly\n  reported", "newly_reported"),
+                       ("unchanged", "unchanged"), ("improved", "improved"), ("declined", "declined")):
+        n = int(counts.get(key, 0))
+        assert re.search(rf"\b{n}( of \d+ cells were)? {label.split()[0]}", line.replace("\n  ", " ")), (label, n)
