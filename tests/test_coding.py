@@ -17,7 +17,10 @@ from analysis.letters import parse_letter
 from analysis.paths import RAW
 
 FIXTURES = Path(__file__).parent / "fixtures"
-SETS = ("dev", "holdout", "blind", "blind2")
+# blind5 was written after the last tuning round and never tuned for: it stays the honest estimate
+# for the shipped rules (its misses are left in place, see benchmarks/README_coder.md).
+TUNED_SETS = ("dev", "holdout", "blind", "blind2", "blind3", "blind4")
+SETS = (*TUNED_SETS, "blind5")
 
 
 @pytest.fixture(scope="module")
@@ -59,18 +62,25 @@ def test_seed_codes_exactly_to_the_gold(codebook):
     assert first["criterion_id"].tolist() == ["P2", "P1"]
 
 
-@pytest.mark.parametrize("name,min_p,min_r", [
-    ("dev", 0.97, 0.97), ("holdout", 0.97, 0.97), ("blind", 0.95, 0.95), ("blind2", 0.93, 0.93)])
-def test_rephrasing_sets_precision_and_recall(codebook, name, min_p, min_r):
+# Thresholds met after tuning (the first-run figures on each blind set, before tuning, are the
+# honest estimate for unseen wording; they are logged in benchmarks/README_coder.md, not tested).
+@pytest.mark.parametrize("name,min_p,min_r,min_items", [
+    ("dev", 0.97, 0.97, 40), ("holdout", 0.97, 0.97, 40), ("blind", 0.95, 0.95, 40),
+    ("blind2", 0.93, 0.93, 40), ("blind3", 0.97, 0.97, 80), ("blind4", 0.97, 0.97, 60),
+    ("blind5", 0.97, 0.95, 45)])
+def test_rephrasing_sets_precision_and_recall(codebook, name, min_p, min_r, min_items):
     df = load_set(name)
-    assert df["item_id"].nunique() >= 40
+    assert df["item_id"].nunique() >= min_items
     p, r, *_ = score(df, codebook)
     assert p >= min_p and r >= min_r, (name, p, r)
 
 
 def test_rephrasing_sets_cover_every_framed_criterion_and_every_kind(codebook):
     df = pd.concat([load_set(n) for n in SETS])
-    assert df["item_id"].nunique() >= 200
+    assert df["item_id"].nunique() >= 400
+    # each of the newer blind sets covers all 19 framed criteria on its own
+    for name in ("blind3", "blind4", "blind5"):
+        assert set(load_set(name)["criterion_id"].dropna()) == set(codebook.framed_ids), name
     assert set(df["criterion_id"].dropna()) == set(codebook.framed_ids)
     assert set(df["kind"]) == {"paraphrase", "negated", "qualified", "two_code", "distractor"}
     # a negated or qualified variant for every criterion, not only the positive wording
@@ -78,16 +88,13 @@ def test_rephrasing_sets_cover_every_framed_criterion_and_every_kind(codebook):
     assert set(varied["criterion_id"].dropna()) == set(codebook.framed_ids)
 
 
-@pytest.mark.parametrize("name", SETS)
+@pytest.mark.parametrize("name", TUNED_SETS)
 def test_core_subset_codes_exactly(codebook, name):
     """Negated, qualified and two-code items and the distractors must be coded exactly (every
     code and nothing else) - the cases where a keyword coder goes wrong."""
     df = load_set(name)
     *_, codes = score(df, codebook)
-    known_limits = {"c28", "c35"}  # see the benchmark: 'Officers, not victims, ...'; F4 named in passing
     for item, g in df[df["kind"].isin(["negated", "qualified", "two_code", "distractor"])].groupby("item_id"):
-        if item in known_limits:
-            continue
         want = {(c, v) for c, v in zip(g["criterion_id"], g["value"]) if pd.notna(c)}
         c = codes[codes["finding_id"] == item]
         got = {(a, b) for a, b in zip(c["criterion_id"], c["value"]) if pd.notna(a)}
@@ -121,6 +128,25 @@ def test_core_subset_codes_exactly(codebook, name):
     # a two-code sentence
     ("The force attends every reported crime, but call handlers do not always identify repeat victims.",
      {("A2", "yes"), ("A3", "inconsistent")}),
+    # synonym lists and stems: training, leaders, visits, records, named crime types
+    ("Response officers have had no formal instruction in crime prevention.", {("P6", "none")}),
+    ("Senior leaders stress the importance of prevention to their teams.", {("P2", "strong")}),
+    ("Every victim who reports a crime receives a visit from an officer.", {("A2", "yes")}),
+    ("The force does not record whether an officer attended a crime.", {("A4", "no")}),
+    ("The prevention strategy covers domestic burglary and vehicle crime only.", {("P1", "some_crime_types")}),
+    ("The force has a crime reduction strategy that covers all types of crime.", {("P1", "force_wide")}),
+    # qualifiers: a minority, part of; a criterion's own cue: a small number of officers = limited
+    ("In a minority of cases, victims were asked to look for CCTV themselves.", {("A8", "in_some_cases")}),
+    ("Crime prevention training has reached only part of the workforce.", {("P6", "some_staff")}),
+    ("Only a small number of officers have mobile data terminals.", {("F4", "limited")}),
+    # 'not been trained' says PCSOs go beyond their training (yes), not that they do not investigate
+    ("PCSOs investigate crimes for which they have not been trained.", {("A9", "yes")}),
+    # planned change vs description: 'intends to prevent' is not a plan still to come
+    ("There is no document setting out how the force intends to prevent crime.", {("P1", "none")}),
+    # a device named only as the means of another finding is not coded on its own ...
+    ("The force does not know how much time officers save by using mobile devices.", {("F3", "none")}),
+    # ... but is when it is the subject
+    ("Officers save time because they have mobile devices.", {("F4", "some")}),
 ])
 def test_negation_qualifiers_and_synonyms(codebook, text, want):
     assert code_one(text, codebook) == want
@@ -204,18 +230,108 @@ def test_every_framed_criterion_has_rules_and_values_from_the_codebook(codebook)
         assert set(cr.values.values()) <= set(codebook[cr.cid].values)
 
 
-def test_the_literal_gate_never_changes_a_result(codebook):
-    """The fast path (topic regexes only run when one of their literal words occurs) must code
-    exactly like running every topic regex on every finding."""
-    fast = Rules.load(RULES_PATH, codebook)
+def _reference_rules(codebook) -> Rules:
+    """The shipped rules with every fast path switched off: no gate (every topic pattern runs on
+    every finding, found with the plain word-start search), each scanner run on its own, and the
+    cues always read again on the text with neutral phrases blanked out."""
+    import dataclasses
+
     slow = Rules.load(RULES_PATH, codebook)
-    slow._always = [(cr, e) for cr in slow.criteria for e in cr.entries]
+    slow._always = [(cr, dataclasses.replace(e, fast=(None,) * len(e.regexes)))
+                    for cr in slow.criteria for e in cr.entries]
     slow._gate_re = None
+    scanners = slow._multi.scanners
+
+    class Separate:
+        def scan(self, spaced):
+            return [sc.scan(spaced[1:]) for sc in scanners]
+
+    slow._multi = Separate()
+    slow.cues.mask_sensitive = True
+    return slow
+
+
+def _guard_texts() -> list[str]:
+    import random
+
     texts = pd.concat([load_set(n) for n in SETS])["text"].drop_duplicates().tolist()
     texts += parse_letter(RAW / "core_business_2014" / "letters" / "norfolk_2014-09-03.txt", "r",
                           ForceResolver.from_files(RAW / "reference" / "forces.csv"))[1]["text"].tolist()
-    for t in texts:
+    rng = random.Random(0)  # two findings run together, with odd spacing, case and characters
+    mixed = [f"{rng.choice(texts)}  {rng.choice(texts).upper() if i % 7 == 0 else rng.choice(texts)}"
+             for i in range(300)]
+    mixed += [t.replace("the force", "the Force\u2019s team").replace(" ", "\u00a0", 2) for t in texts[:60]]
+    mixed += ["Zoë's team: no strategy; some (not all) officers—trained—in crime prevention.",
+              "as well as good practice , but not all ; however: no"]
+    return texts + mixed
+
+
+def test_fast_paths_never_change_a_result(codebook):
+    """The gate, the shared scanning pass and the one-call topic search must code exactly like
+    running every pattern on its own on every finding (the same codes, values, confidence,
+    rule and evidence)."""
+    fast = Rules.load(RULES_PATH, codebook)
+    slow = _reference_rules(codebook)
+    for t in _guard_texts():
         assert fast.code_text(t) == slow.code_text(t), t
+
+
+def test_every_gate_word_is_in_every_match(codebook):
+    """The gate is sound: for each set in a topic entry's `needs`, every match of the entry holds
+    a word that starts with one of the set's strings (so the gate never hides a match)."""
+    import re
+
+    rules = Rules.load(RULES_PATH, codebook)
+
+    def has_word_start(text: str, need) -> bool:
+        return any(re.search(r"(?<!\w)" + re.escape(k), text) for k in need)
+
+    checked = 0
+    for t in _guard_texts():
+        low = " ".join(t.split()).lower()
+        for cr in rules.criteria:
+            for e in cr.entries:
+                matches = [[m.group() for m in rx.finditer(low)
+                            if not (m.start() and (low[m.start() - 1].isalnum() or low[m.start() - 1] == "_"))]
+                           for rx in e.regexes]
+                if not all(matches):
+                    continue
+                checked += 1
+                for need in e.needs:
+                    if len(e.regexes) == 1:  # one phrase: each of its matches holds the word
+                        assert all(has_word_start(x, need) for x in matches[0]), (cr.cid, need, matches[0])
+                    else:                    # several phrases: the finding holds it
+                        assert has_word_start(low, need), (cr.cid, need, low)
+    assert checked > 300
+
+
+@pytest.mark.parametrize("phrase,text,matches", [
+    (r"(?:set|sets|setting) out|describ\w*", "describes", True),   # the second alternative alone
+    (r"(?:set|sets|setting) out|describ\w*", "sdescribes", False),
+    (r"(?:a|b)c|(?:d)?e", "e", True),
+    (r"(?:a|b)c|(?:d)?e", "bc", True),
+])
+def test_phrase_alternatives_keep_their_meaning_when_regrouped(phrase, text, matches):
+    """The fast regex layout (alternatives grouped by first letter) matches the same words as the
+    phrase as written."""
+    import re
+
+    from analysis.coding import bucketed
+
+    assert bool(re.fullmatch(bucketed([phrase]), text)) is matches
+    assert bool(re.fullmatch(phrase, text)) is matches
+
+
+def test_phrases_may_use_plain_groups(tmp_path, codebook):
+    """A phrase written with a capturing group '(a|b)' codes like one with '(?:a|b)'."""
+    text = _rules_text()
+    assert "    - laptops?\n" in text
+    custom = tmp_path / "rules.yaml"
+    custom.write_text(text.replace("    - laptops?\n", "    - (laptop|notebook)s?\n"), encoding="utf-8")
+    df = pd.DataFrame({"finding_id": ["x", "y"], "text": ["Officers have no notebooks on patrol.",
+                                                        "Some officers use laptops on patrol."]})
+    out = code_findings(df, codebook, rules=custom)
+    assert out[["criterion_id", "value"]].values.tolist() == [["F4", "none"], ["F4", "some"]]
 
 
 def test_cli_code_findings(tmp_path, capsys):

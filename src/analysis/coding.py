@@ -10,14 +10,18 @@ Output of :func:`code_findings`: one row per proposed code (finding_id, criterio
 judgement, confidence 0-1, rule, evidence). A finding no rule recognises gets one row with a blank
 criterion, so it lands in the review list and nothing is dropped.
 
-Speed: every pattern is compiled once per rules file; a criterion's patterns only run when one of
-its required literal words occurs in the finding (derived from the patterns themselves); the cue
-patterns form one combined regex run once per finding; identical texts are coded once per call.
+Speed (the results are exactly those of running every pattern on every finding; tests guard it):
+every pattern is compiled once per rules file. A gate derived from the patterns themselves (the
+word starts every match must contain) finds, in one regex pass, the few topic entries that can
+match a finding; only those run. Cues, neutral phrases and word clause breaks are found in one
+shared pass (look-aheads at each word start). Identical texts are coded once per call. Measure
+with ``python benchmarks/coder_quality.py --speed``.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,7 +148,9 @@ def bucketed(patterns: list[str]) -> str:
     buckets: dict[str, list[str]] = {}
     rest: list[str] = []
     for p in patterns:
-        for q in expand_leading(p):
+        # split at the top-level '|' first: 'a|b' is two alternatives, each expanded on its own
+        # (expanding '(?:x|y) z|w' as a whole would put w under the first character of x)
+        for q in (q for alt in _split_top(p) for q in expand_leading(alt)):
             if literal_led(q):
                 buckets.setdefault(q[0], []).append(q[1:])
             else:
@@ -198,11 +204,27 @@ class _Scanner:
 
     def __init__(self, named: list[tuple[str, str]], word: bool = True):
         ordered = sorted(named, key=lambda x: -len(x[1]))  # longest phrase first
-        self.labelled = [(label, re.compile(p)) for label, p in ordered]
-        body = bucketed([p for _, p in ordered])
+        self._ordered = ordered
+        self.body = body = bucketed([p for _, p in ordered])
+        self.word = word
         lead, tail = (r"(?<!\w)", r"(?!\w)") if word else ("", "")
         self.rx = re.compile(f"{lead}(?:{body}){tail}")
         self._memo: dict[str, str] = {}
+
+    @functools.cached_property
+    def labelled(self) -> list[tuple[str, re.Pattern]]:
+        """(label, compiled phrase), longest phrase first (compiled when first needed)."""
+        return [(label, re.compile(p)) for label, p in self._ordered]
+
+    @functools.cached_property
+    def mask_sensitive(self) -> bool:
+        """Could blanking text out (see _mask) let a phrase match where it did not before? Only
+        if a phrase can match the blank itself, or start or end with a non-word character."""
+        for _, rx in self.labelled:
+            tree = _parse(rx.pattern)
+            if tree is None or _may_match_nul(tree) or _edge_may_be_nonword(tree):
+                return True
+        return False
 
     def label(self, text: str) -> str:
         lab = self._memo.get(text)
@@ -214,6 +236,185 @@ class _Scanner:
     def scan(self, text: str) -> list[tuple[int, int, str]]:
         label = self.label
         return [(m.start(), m.end(), label(m.group())) for m in self.rx.finditer(text)]
+
+
+class _MultiScan:
+    """Several whole-word scanners in one pass over the text.
+
+    One regex visits each word start once (the text is given with a leading space, so every word
+    start follows a non-word character) and tries every scanner's phrases there in look-aheads,
+    so matches of different scanners may overlap. Each scanner's own non-overlapping matches are
+    then picked out left to right, which is exactly what ``_Scanner.scan`` finds per scanner."""
+
+    def __init__(self, scanners: list[_Scanner]):
+        self.scanners = scanners
+        # Alternative i: scanner i must match, scanners i+1.. may. The last group that matched
+        # (m.lastindex) tells which alternative it was and so which groups to read. Phrases
+        # have no groups of their own (made non-capturing when the rules are read).
+        alts, groups, self.by_last = [], 0, {}
+        for i in range(len(scanners)):
+            part, mine = [], []
+            for j in range(i, len(scanners)):
+                look = f"(?=({scanners[j].body})(?!\\w))"
+                part.append(look if j == i else f"(?:{look}|)")
+                groups += 1
+                mine.append((groups, j))
+                self.by_last[groups] = tuple(mine)
+            alts.append("".join(part))
+        self.rx = re.compile(r"[^\w](?:" + "|".join(alts) + ")")
+        assert self.rx.groups == groups, "scanner phrases must not capture"
+
+    def scan(self, spaced: str) -> list[list[tuple[int, int, str]]]:
+        """Per scanner [(start, end, label)] in the text ``spaced[1:]`` (offsets of that text)."""
+        out: list[list] = [[] for _ in self.scanners]
+        ends = [0] * len(self.scanners)
+        labels = [sc.label for sc in self.scanners]
+        by_last = self.by_last
+        for m in self.rx.finditer(spaced):
+            p = m.start()  # the non-word character before the word = the word's offset in text
+            for g, i in by_last[m.lastindex]:
+                x = m.group(g)
+                if x is not None and p >= ends[i]:
+                    e = ends[i] = p + len(x)
+                    out[i].append((p, e, labels[i](x)))
+        return out
+
+
+def _parse(pattern: str):
+    """The parsed form of a pattern (``re``'s own parser), or None if it cannot be parsed."""
+    from re import _parser
+
+    try:
+        return _parser.parse(pattern)
+    except Exception:  # noqa: BLE001 - any oddity just disables the fast path it was for
+        return None
+
+
+def _non_capturing(pattern: str) -> str:
+    """``pattern`` with every plain group '(...)' made non-capturing '(?:...)' (same matches)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            if ch == "]" and not (pattern[i - 1] == "[" or pattern[i - 2:i] == "[^"):
+                in_class = False
+        elif ch == "[":
+            in_class = True
+        elif ch == "(" and not pattern.startswith("?", i + 1):
+            out.append("(?:")
+            i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _may_match_nul(tree) -> bool:
+    """Could the parsed pattern match a NUL character (any '.', negated class, \\W, \\S ...)?"""
+    from re import _constants as c
+
+    if tree is None:
+        return True
+    safe_cats = {c.CATEGORY_WORD, c.CATEGORY_DIGIT, c.CATEGORY_SPACE}
+
+    def walk(seq) -> bool:
+        for op, av in seq:
+            if op in (c.ANY, c.NOT_LITERAL):
+                return True
+            if op is c.LITERAL and av == 0:
+                return True
+            if op is c.IN:
+                for iop, iav in av:
+                    if iop is c.NEGATE or (iop is c.CATEGORY and iav not in safe_cats) or \
+                            (iop is c.RANGE and iav[0] == 0) or (iop is c.LITERAL and iav == 0):
+                        return True
+            elif op is c.SUBPATTERN:
+                if walk(av[-1]):
+                    return True
+            elif op is c.BRANCH:
+                if any(walk(b) for b in av[1]):
+                    return True
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
+                if walk(av[2]):
+                    return True
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                if walk(av[1]):
+                    return True
+        return False
+
+    return walk(tree)
+
+
+def _fast_word_regex(body: str, tree) -> re.Pattern | None:
+    """``[^\\w](?:body)``: run with finditer on the text with a leading space, it gives the same
+    spans as :func:`word_matches` (offset by the lead character) in one call - provided a match
+    cannot begin or end with a non-word character or look around itself (else None)."""
+    if tree is None or _edge_may_be_nonword(tree) or _has_lookaround(tree):
+        return None
+    return re.compile(r"[^\w](?:" + body + ")")
+
+
+def _has_lookaround(tree) -> bool:
+    """Does the parsed pattern look around itself (look-ahead/behind, \\b, ^, $, back-references)?"""
+    from re import _constants as c
+
+    def walk(seq) -> bool:
+        for op, av in seq:
+            if op in (c.AT, c.ASSERT, c.ASSERT_NOT, c.GROUPREF, c.GROUPREF_EXISTS):
+                return True
+            if op is c.SUBPATTERN and walk(av[-1]):
+                return True
+            if op is c.BRANCH and any(walk(b) for b in av[1]):
+                return True
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)) and walk(av[2]):
+                return True
+        return False
+
+    return walk(tree)
+
+
+def _edge_may_be_nonword(tree) -> bool:
+    """Could a match of the parsed pattern begin or end with a non-word character (or be empty)?"""
+    from re import _constants as c
+
+    if tree is None:
+        return True
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+    word_cats = {c.CATEGORY_WORD, c.CATEGORY_DIGIT}
+
+    def edge(seq, last: bool) -> tuple[bool, bool]:
+        """(the edge character may be non-word, the sequence may be empty)"""
+        for op, av in (reversed(list(seq)) if last else seq):
+            if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+                continue
+            if op is c.LITERAL:
+                return not _is_word_char(chr(av)), False
+            if op is c.IN:
+                ok = all((iop is c.LITERAL and _is_word_char(chr(iav))) or
+                         (iop is c.CATEGORY and iav in word_cats) for iop, iav in av)
+                return not ok, False
+            if op is c.SUBPATTERN:
+                nonword, empty = edge(av[-1], last)
+            elif op is c.BRANCH:
+                res = [edge(b, last) for b in av[1]]
+                nonword, empty = any(r[0] for r in res), any(r[1] for r in res)
+            elif op in repeats:
+                nonword, empty = edge(av[2], last)
+                empty = empty or av[0] == 0
+            else:
+                return True, False
+            if nonword:
+                return True, False
+            if not empty:
+                return False, False
+        return False, True
+
+    first, last = edge(tree, False), edge(tree, True)
+    return first[0] or last[0] or first[1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,56 +429,125 @@ def _line_of(raw: str, needle: str) -> str | None:
     return None
 
 
-def _required_literals(pattern: str) -> set[str] | None:
-    """Lower-case strings one of which occurs in every match of ``pattern`` (None: unknown).
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
-    Used as a cheap gate (``substring in text``) before running a criterion's regexes."""
+
+def _required_sets(tree, rarity=None) -> list[frozenset[str]]:
+    """Word starts every match of ``pattern`` contains, as a conjunction of choices: each returned
+    set holds strings one of which begins a word of every matching text (empty list: unknown).
+
+    ``tree``: the parsed pattern (see :func:`_parse`). The pattern is assumed to match at a word start (topics always do). A literal run is used
+    from a point known to begin a word (the pattern start, or after a non-word character such as a
+    space) up to the end of that word: 'crime prevention (?:strateg...)' needs a word starting
+    'crime', one starting 'prevention' and one starting 'strateg'. Used as a cheap gate before a
+    topic's regexes run. ``rarity(set)`` picks among choices where a branch forces one (lower =
+    rarer, a better gate); by default the set whose shortest string is longest."""
     from re import _constants as c
-    from re import _parser
 
-    try:
-        parsed = _parser.parse(pattern, re.IGNORECASE)
-    except Exception:  # noqa: BLE001 - any oddity just disables the gate
-        return None
+    if tree is None:  # cannot tell: no gate for this pattern (it always runs)
+        return []
+    rarity = rarity or (lambda s: -min(len(x) for x in s))
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+    nonword_cats = {c.CATEGORY_SPACE, c.CATEGORY_NOT_WORD, c.CATEGORY_NOT_DIGIT}
 
-    def req(seq) -> set[str] | None:
-        cands: list[set[str]] = []
-        run = ""
+    def words_of(run: str, aligned: bool) -> list[frozenset[str]]:
+        """Every word start inside a literal run (``aligned``: the run begins a word), each one
+        required on its own."""
+        out = []
+        for i, ch in enumerate(run):
+            if _is_word_char(ch) and (aligned if i == 0 else not _is_word_char(run[i - 1])):
+                j = i
+                while j < len(run) and _is_word_char(run[j]):
+                    j += 1
+                if j - i >= 3:
+                    out.append(frozenset({run[i:j]}))
+        return out
+
+    def nonword_set(items) -> bool:
+        for op, av in items:
+            if op is c.LITERAL and not _is_word_char(chr(av)):
+                continue
+            if op is c.CATEGORY and av in nonword_cats - {c.CATEGORY_NOT_DIGIT}:
+                continue
+            return False
+        return True
+
+    def req(seq, aligned: bool, run: str = "", run_aligned: bool = True) -> tuple[list[frozenset[str]], bool]:
+        """(required sets, whether the point after ``seq`` begins a word). ``run``: literal
+        characters just before ``seq`` that its first literals continue (the parser moves a
+        prefix shared by all alternatives out of a branch: 'p(?:revent|roblem)')."""
+        cands: list[frozenset[str]] = []
         for op, av in seq:
             if op is c.LITERAL:
-                run += chr(av).lower()
+                ch = chr(av).lower()
+                if not run:
+                    run_aligned = aligned
+                run += ch
+                aligned = not _is_word_char(ch)
                 continue
-            if len(run) >= 3:
-                cands.append({run})
+            lead, lead_aligned = run, run_aligned
             run = ""
+            cands += words_of(lead, lead_aligned)   # needed whatever follows
             if op is c.SUBPATTERN:
-                sub = req(av[-1])
-                if sub:
-                    cands.append(sub)
+                sub, aligned = req(av[-1], aligned, lead, lead_aligned)
+                cands += sub
             elif op is c.BRANCH:
-                alts = [req(b) for b in av[1]]
-                if alts and all(alts):
-                    cands.append(set().union(*alts))
-            elif op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)):
-                lo, _hi, sub = av
-                if lo >= 1:
-                    s = req(sub)
-                    if s:
-                        cands.append(s)
-        if len(run) >= 3:
-            cands.append({run})
-        if not cands:
-            return None
-        return max(cands, key=lambda s: min(len(x) for x in s))
+                outs = [req(b, aligned, lead, lead_aligned) for b in av[1]]
+                if outs and all(o[0] for o in outs):  # one alternative holds: union of each one's best
+                    cands.append(frozenset().union(*(min(o[0], key=rarity) for o in outs)))
+                aligned = bool(outs) and all(o[1] for o in outs)
+            else:
+                if op in repeats:
+                    lo, hi, sub = av
+                    found, out = req(sub, aligned)
+                    if hi != 1 and not out:       # a second pass does not start at a word start
+                        found, out = req(sub, False)
+                    if lo >= 1:
+                        cands += found
+                        aligned = out
+                    else:
+                        aligned = aligned and out
+                elif op is c.IN:
+                    aligned = nonword_set(av)
+                elif op is c.AT:
+                    pass                          # \b and friends take no characters
+                else:
+                    aligned = False
+        cands += words_of(run, run_aligned)
+        return cands, aligned
 
-    return req(parsed)
+    return _minimal_sets(req(tree, True)[0])
+
+
+def _minimal_sets(sets) -> list[frozenset[str]]:
+    """Drop duplicate sets and supersets of another set (implied by it)."""
+    out: list[frozenset[str]] = []
+    for s in sorted(set(sets), key=lambda x: (len(x), sorted(x))):  # a fixed order, not set order
+        if not any(o <= s for o in out):
+            out.append(s)
+    return out
+
+
+def _rarity_in(reference: str):
+    """Rarity of a set of gate strings in ``reference`` text (codebook wording stands in for the
+    words every letter uses): how often its most frequent string occurs, then shorter = worse."""
+    def rarity(s) -> tuple:
+        return (max(reference.count(x) for x in s), -min(len(x) for x in s))
+    return rarity
 
 
 @dataclass(frozen=True)
 class _Entry:
-    regexes: tuple[re.Pattern, ...]   # one (a phrase) or several (all within `within` chars)
+    bodies: tuple[str, ...]           # one phrase, or several (all within `within` chars)
     within: int
-    keys: frozenset | None            # literal words one of which every match contains (None: unknown)
+    fast: tuple                       # per phrase: '[^\w](?:phrase)' for the spaced text, or None
+    needs: tuple[frozenset, ...]      # every match holds one string of each set, rarest set first
+
+    @functools.cached_property
+    def regexes(self) -> tuple[re.Pattern, ...]:
+        """The phrases compiled as written (for phrases without a fast form; compiled on first use)."""
+        return tuple(re.compile(b) for b in self.bodies)
 
 
 @dataclass(frozen=True)
@@ -291,6 +561,7 @@ class _CriterionRule:
     judgements: dict                  # value -> judgement
     partial_value: str | None         # the value a mixed finding gets (None: no partial value)
     default_confidence: float
+    passing: re.Pattern | None = None  # words just before a topic that make it a passing mention
 
 
 class Rules:
@@ -307,20 +578,37 @@ class Rules:
         self.contrast_openers = contrast_openers
         self.settings = settings
         self.source = source
-        # Gate: one pass of a literal trie finds which topic entries can match at all.
+        self._neg_gap = int(settings["negation_join_chars"])
+        self._area_penalty = float(settings["area_mismatch_penalty"])
+        conf = settings["confidence"]
+        self._conf = {k: float(conf[k]) for k in ("cue", "linked", "mixed")}
+        self._disagreement = float(conf["disagreement_penalty"])
+        # Gate: every topic entry needs a word starting with one string of each of its `needs`
+        # sets (derived from its patterns). One regex pass finds, at each word start, the longest
+        # string of the entries' rarest sets (a literal trie); the other sets are checked with
+        # `in`; only the entries that pass run their regexes.
         self._always: list[tuple[_CriterionRule, _Entry]] = []
         by_key: dict[str, list] = {}
+        rank = 0
         for cr in criteria:
             for e in cr.entries:
-                if e.keys is None:
+                if not e.needs:
                     self._always.append((cr, e))
-                else:
-                    for k in e.keys:
-                        by_key.setdefault(k, []).append((cr, e))
-        # A match of key K also means every key that is a prefix of K occurs there.
+                    continue
+                rank += 1
+                gate_set, *others = e.needs  # rarest first
+                for k in gate_set:
+                    by_key.setdefault(k, []).append((rank, cr, e, tuple(tuple(o) for o in others)))
+        # A word starting with key K also starts with every key that is a prefix of K.
         self._gate_entries = {k: [x for p, xs in by_key.items() if k.startswith(p) for x in xs] for k in by_key}
-        self._gate_re = re.compile(trie_regex(by_key)) if by_key else None
+        self._gate_re = re.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
+        self._has_passing = any(cr.passing is not None for cr in criteria)
+        # One pass finds the cues, the neutral phrases and the word clause breaks (see _MultiScan).
+        word_breaks = next((sc for sc in clauses if sc.word), None)
+        self._other_breaks = tuple(sc for sc in clauses if not sc.word)
+        self._multi = _MultiScan([x for x in (cues, neutral, word_breaks) if x is not None])
+        self._has_neutral, self._has_word_breaks = neutral is not None, word_breaks is not None
 
     # ----- loading -------------------------------------------------------------------------
     @classmethod
@@ -387,7 +675,15 @@ class Rules:
             if "(?P<" in body:
                 raise InputError(source, where(key, p), f"phrase {p!r} uses a named group",
                                  "use (?:...) instead of (?P<name>...)")
-            return body
+            return _non_capturing(body)
+
+        def passing_regex(items: list[str], key: str) -> re.Pattern | None:
+            """Phrases that end right where a topic starts (the topic is only the means or the
+            object of another criterion's finding: 'time saved by using tablets')."""
+            if not items:
+                return None
+            body = "|".join(phrase(p, key) for p in items)
+            return re.compile(r"(?<!\w)(?:" + body + r")\s*$")
 
         def scanner(named: list[tuple[str, str]], key: str, word: bool = True) -> _Scanner | None:
             if not named:
@@ -430,6 +726,10 @@ class Rules:
         settings.update({k: v for k, v in user.items() if k != "confidence"})
         settings["confidence"].update(user.get("confidence") or {})
 
+        # Gate strings are chosen to be rare in letters; the codebook's own wording stands in for
+        # the words every letter uses ("crime", "officers", "victims").
+        reference = " ".join(f"{c.label} {c.question}" for c in codebook.criteria.values()).lower()
+        rarity = _rarity_in(reference)
         criteria = []
         for cid, spec in doc["criteria"].items():
             cid = str(cid)
@@ -452,14 +752,21 @@ class Rules:
                     atoms = [phrase(a, k) for a in as_list(t.get("all"), k + ".all")]
                     if not atoms:
                         raise InputError(source, where(k), "an 'all:' topic needs phrases", "list them")
-                    gates = [g for g in map(_required_literals, atoms) if g]
-                    keys = frozenset(max(gates, key=lambda s: min(map(len, s)))) if gates else None
-                    entries.append(_Entry(tuple(re.compile(bucketed([a])) for a in atoms),
-                                          int(t.get("within", 120)), keys))
+                    bodies = [bucketed([a]) for a in atoms]
+                    trees = [_parse(b) for b in bodies]
+                    # the gate words come from the phrases as written (regrouping by first letter
+                    # would hide words that all alternatives share)
+                    needs = _minimal_sets([n for a in atoms for n in _required_sets(_parse(a), rarity)])
+                    entries.append(_Entry(tuple(bodies), int(t.get("within", 120)),
+                                          tuple(_fast_word_regex(b, tr) for b, tr in zip(bodies, trees)),
+                                          tuple(sorted(needs, key=lambda n: (rarity(n), sorted(n))))))
                 else:
                     body = phrase(as_list(t, k)[0], k)
-                    g = _required_literals(body)
-                    entries.append(_Entry((re.compile(bucketed([body])),), 0, frozenset(g) if g else None))
+                    b = bucketed([body])
+                    tree = _parse(b)
+                    entries.append(_Entry((b,), 0, (_fast_word_regex(b, tree),),
+                                          tuple(sorted(_required_sets(_parse(body), rarity),
+                                                       key=lambda n: (rarity(n), sorted(n))))))
             values = spec["values"]
             if not isinstance(values, dict):
                 raise InputError(source, where(key + ".values"), "values must map cue classes to values",
@@ -487,6 +794,7 @@ class Rules:
                                 key + ".neutral"),
                 values=vals, judgements=dict(crit.values), partial_value=partial,
                 default_confidence=float(spec.get("default_confidence", settings["confidence"]["default"])),
+                passing=passing_regex(as_list(spec.get("passing"), key + ".passing"), key + ".passing"),
             ))
         return cls(tuple(criteria), cues, neutral, clauses, refer_back_re,
                    int(clause_doc.get("refer_back_words", 8)), openers, settings, source)
@@ -498,14 +806,23 @@ class Rules:
         low = t.lower()
         if len(low) != len(t):  # a character whose lower case is longer: keep offsets aligned
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in t)
-        hits = self._hits(low, t)
+        spaced = " " + low
+        hits = self._hits(low, t, spaced)
         if not hits:
             return []
-        clauses = self._clauses(t, low)
+        scans = self._multi.scan(spaced)
+        base_cues = scans[0]
+        neutral_spans = [c[:2] for c in scans[1]] if self._has_neutral else []
+        clauses = self._clauses(t, low, scans[-1] if self._has_word_breaks else [])
+        if self._has_passing:
+            hits = self._drop_passing(hits, low, clauses)
         starts = [c[0] for c in clauses]
-
-        def clause_of(pos: int) -> int:
-            return bisect.bisect_right(starts, pos) - 1
+        if len(starts) == 1:
+            def clause_of(pos: int) -> int:
+                return 0
+        else:
+            def clause_of(pos: int, _bisect=bisect.bisect_right) -> int:
+                return _bisect(starts, pos) - 1
 
         # Topic hits grouped per criterion and clause: {cid: {clause: [spans]}}
         groups: dict[str, dict[int, list]] = {}
@@ -521,8 +838,13 @@ class Rules:
         # Cues are read with neutral phrases blanked out (same length, same offsets). Topic words
         # are not blanked: a cue may sit inside a topic phrase ("good practice is seldom shared");
         # cue-like words that belong to a topic ("failed to answer bail") are listed as neutral.
-        masked = _mask(low, [c[:2] for c in self.neutral.scan(low)]) if self.neutral else low
-        base_cues = self.cues.scan(masked)
+        masked = low
+        if neutral_spans:
+            masked = _mask(low, neutral_spans)
+            # Blanking only changes the cues found when a cue overlaps a neutral phrase (or a
+            # cue phrase could match the blank itself); then read them again.
+            if self.cues.mask_sensitive or _overlap(base_cues, neutral_spans):
+                base_cues = self.cues.scan(masked)
 
         out = []
         for cid, cl in groups.items():
@@ -538,45 +860,61 @@ class Rules:
                 spec = cr.cues.scan(text_for_cues)
                 if spec:
                     own_only = set(spec)
-                    cues = _subsume(cues + spec)
+                    cues = _subsume(cues, spec)
             cues = self._join_negations(cues, clause_of)
             value, conf, rule, evidence, first = self._decide(cr, cl, cues, own_only, clauses, clause_of,
                                                               by_clause, t)
             if area and area != cr.area:
-                conf -= float(self.settings["area_mismatch_penalty"])
+                conf -= self._area_penalty
             conf = round(min(0.99, max(0.05, conf)), 2)
             out.append((first, cid, value, cr.judgements[value], conf, rule, evidence))
         out.sort(key=lambda r: r[0])
         return [r[1:] for r in out]
 
     # ----- steps ------------------------------------------------------------------------------
-    def _hits(self, low: str, t: str) -> list[tuple[_CriterionRule, tuple]]:
+    def _hits(self, low: str, t: str, spaced: str | None = None) -> list[tuple[_CriterionRule, tuple]]:
+        spaced = spaced if spaced is not None else " " + low
         active = list(self._always)
         if self._gate_re is not None:
-            pos, search, gate, seen = 0, self._gate_re.search, self._gate_entries, set()
-            while True:
-                m = search(low, pos)
-                if m is None:
-                    break
-                key = m.group()
-                if key not in seen:
-                    seen.add(key)
-                    active += gate[key]
-                pos = m.start() + 1
-            if len(seen) > 1:
-                active = list({id(x[1]): x for x in active}.values())
+            gate, cand = self._gate_entries, {}
+            for key in set(self._gate_re.findall(spaced)):
+                for x in gate[key]:
+                    cand[x[0]] = x
+            for rank in sorted(cand):
+                _, cr, e, others = cand[rank]
+                for need in others:      # one string of every other set must occur too
+                    for k in need:
+                        if k in low:
+                            break
+                    else:
+                        break
+                else:
+                    active.append((cr, e))
         hits = []
         for cr, e in active:
-            if len(e.regexes) == 1:
-                hits += [(cr, (sp,)) for sp in word_matches(e.regexes[0], low)]
+            if len(e.fast) == 1:
+                fast = e.fast[0]
+                if fast is not None:
+                    hits += [(cr, ((m.start(), m.end() - 1),)) for m in fast.finditer(spaced)]
+                else:
+                    hits += [(cr, (sp,)) for sp in word_matches(e.regexes[0], low)]
                 continue
             found = []
-            for rx in e.regexes:
-                spans = word_matches(rx, low)
+            for j, fast in enumerate(e.fast):
+                if fast is not None:
+                    spans = [(m.start(), m.end() - 1) for m in fast.finditer(spaced)]
+                else:
+                    spans = word_matches(e.regexes[j], low)
                 if not spans:
                     break
                 found.append(spans)
             else:
+                if all(len(o) == 1 for o in found):  # one match per phrase: nothing to choose
+                    spans = [o[0] for o in found]
+                    lo, hi = min(s for s, _ in spans), max(e2 for _, e2 in spans)
+                    if hi - lo <= e.within and not _SENT_END.search(t, lo, hi):
+                        hits.append((cr, tuple(sorted(set(spans)))))
+                    continue
                 best = None
                 for anchor in found[0]:  # closest combination around each match of the first phrase
                     spans = [anchor] + [min(o, key=lambda sp: abs(sp[0] - anchor[0])) for o in found[1:]]
@@ -591,9 +929,32 @@ class Rules:
         hits.sort(key=lambda h: (order[h[0].cid], h[1]))
         return hits
 
-    def _clauses(self, t: str, low: str) -> list[tuple[int, int, str]]:
+    def _drop_passing(self, hits, low: str, clauses) -> list:
+        """Drop a topic named only in passing: its criterion's `passing` words end right where the
+        topic starts, and another criterion's topic is in the same sentence (that finding is
+        the subject; 'how much time officers save by using mobile devices' is about time saved,
+        not about mobile devices)."""
+        starts = [c[0] for c in clauses]
+
+        def where(pos: int) -> tuple[int, int]:  # (sentence, start of its clause)
+            k = bisect.bisect_right(starts, pos) - 1
+            return clauses[k][1], clauses[k][0]
+
+        out = []
+        for cr, spans in hits:
+            if cr.passing is not None:
+                s0 = spans[0][0]
+                sent, clause_start = where(s0)
+                if cr.passing.search(low, max(clause_start, s0 - 80), s0) and any(
+                        other.cid != cr.cid and where(sp[0][0])[0] == sent for other, sp in hits):
+                    continue
+            out.append((cr, spans))
+        return out
+
+    def _clauses(self, t: str, low: str, word_breaks=()) -> list[tuple[int, int, str]]:
         """[(start, sentence no, kind)], kind of the clause's start: sentence / contrast_sentence /
-        refer_back / refer_back_contrast / contrast / additive."""
+        refer_back / refer_back_contrast / contrast / additive. ``word_breaks``: the matches of
+        the word clause-break scanner (found in the shared pass); other breaks are scanned here."""
         sents, pos = [], 0
         for m in _SENT_END.finditer(t):
             word = t[max(0, m.start() - 8):m.start()].split()[-1:] or [""]
@@ -602,10 +963,16 @@ class Rules:
             sents.append((pos, m.end()))
             pos = m.end()
         sents.append((pos, len(t)))
-        breaks = sorted(b for sc in self.clauses for b in sc.scan(low)) if len(self.clauses) > 1 \
-            else (self.clauses[0].scan(low) if self.clauses else [])
-        out = []
+        breaks = list(word_breaks)
+        for sc in self._other_breaks:
+            breaks += sc.scan(low)
+        if len(self.clauses) > 1:
+            breaks.sort()
         openers = self.contrast_openers
+        if len(sents) == 1:  # one sentence (the usual case)
+            kind = "contrast_sentence" if openers is not None and openers.match(low, 0) else "sentence"
+            return [(0, 0, kind)] + [(b, 0, bkind) for b, _e, bkind in breaks if 0 < b]
+        out = []
         for i, (s0, s1) in enumerate(sents):
             kind = "sentence"
             if i > 0 and self.refer_back_re is not None:
@@ -622,7 +989,9 @@ class Rules:
 
     def _join_negations(self, cues, clause_of):
         """'not' just before a strong word ('not clearly', 'no structured') is one negation cue."""
-        gap = int(self.settings["negation_join_chars"])
+        if len(cues) < 2:
+            return list(cues)
+        gap = self._neg_gap
         cues = sorted(cues)
         out, skip = [], False
         for i, c in enumerate(cues):
@@ -640,19 +1009,27 @@ class Rules:
 
     def _decide(self, cr, groups, cues, own_only, clauses, clause_of, by_clause, t):
         """Value for one criterion from its topic groups (one per clause) and the cues."""
-        conf_cfg = self.settings["confidence"]
+        cid = cr.cid
+        # Route every cue once: to its own clause's group, or (a cue in a clause without topics)
+        # to the group it qualifies, as additive or contrasting.
+        routed = {k: ([], [], []) for k in groups}  # own, add, con
+        values, judgements = cr.values, cr.judgements
+        for c in cues:
+            ck = clause_of(c[0])
+            if ck in routed:
+                here = by_clause[ck]
+                if len(here) == 1 or (own_only and c in own_only) or self._nearest(c, here, cid):
+                    routed[ck][0].append(c)
+                continue
+            target, link = self._float_target(ck, clauses, by_clause, c, cid, c in own_only)
+            if target is not None and target in routed:
+                routed[target][2 if link == "contrast" else 1].append(c)
         per_group = []  # (clause, kind, class, value, cue spans, topic spans)
         for k, spans in sorted(groups.items()):
-            own, add, con = [], [], []
-            for c in cues:
-                ck = clause_of(c[0])
-                if ck == k:
-                    if c in own_only or self._nearest(c, by_clause.get(k, []), cr.cid):
-                        own.append(c)
-                    continue
-                target, link = self._float_target(ck, clauses, by_clause, c, cr.cid, c in own_only)
-                if target == k:
-                    (con if link == "contrast" else add).append(c)
+            own, add, con = routed[k]
+            if not (own or add or con):
+                per_group.append((k, "default", None, values["default"], [], spans))
+                continue
             best_own, best_add, best_con = _best(own), _best(add), _best(con)
             base, kind = (best_own, "cue") if best_own else (best_add, "linked") if best_add else (None, "default")
             if best_con:
@@ -692,14 +1069,24 @@ class Rules:
                     kind = "mixed"
                 else:
                     chosen, kind = first, first[1]
-                    penalty = float(conf_cfg["disagreement_penalty"])
-            conf = {"cue": conf_cfg["cue"], "linked": conf_cfg["linked"], "mixed": conf_cfg["mixed"]}[kind]
+                    penalty = self._disagreement
+            conf = self._conf[kind]
         value = chosen[3]
-        rule = f"{cr.cid}.{kind}" + (f".{chosen[2]}" if chosen[2] else "")
-        topic = " … ".join(t[s:e] for s, e in _merge_spans(chosen[5]))
-        cue_words = ", ".join(t[s:e] for s, e in _merge_spans([c[:2] for c in chosen[4]]))
-        evidence = topic + (f" | {cue_words}" if cue_words else "")
-        first_pos = min(s for s, _ in chosen[5])
+        rule = f"{cid}.{kind}.{chosen[2]}" if chosen[2] else f"{cid}.{kind}"
+        topics = chosen[5]
+        if len(topics) == 1:
+            s0, e0 = topics[0]
+            topic, first_pos = t[s0:e0], s0
+        else:
+            topic = " … ".join(t[s:e] for s, e in _merge_spans(topics))
+            first_pos = min(s for s, _ in topics)
+        cue_spans = chosen[4]
+        if not cue_spans:
+            evidence = topic
+        elif len(cue_spans) == 1:
+            evidence = f"{topic} | {t[cue_spans[0][0]:cue_spans[0][1]]}"
+        else:
+            evidence = topic + " | " + ", ".join(t[s:e] for s, e in _merge_spans([c[:2] for c in cue_spans]))
         return value, float(conf) - penalty, rule, evidence, first_pos
 
     @staticmethod
@@ -741,6 +1128,19 @@ class Rules:
         return None, None
 
 
+def _overlap(a, b) -> bool:
+    """Does any span of ``a`` overlap any span of ``b`` (both sorted by start)?"""
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if a[i][0] < b[j][1] and b[j][0] < a[i][1]:
+            return True
+        if a[i][1] <= b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return False
+
+
 def _merge_spans(spans) -> list[tuple[int, int]]:
     out: list[list[int]] = []
     for s, e in sorted(spans):
@@ -765,9 +1165,12 @@ def _mask(text: str, spans) -> str:
     return "".join(chars)
 
 
-def _subsume(cues):
-    """Drop a cue lying inside a longer one (the longer, more specific phrase wins)."""
-    cues = sorted(set(cues), key=lambda c: (c[0], -(c[1] - c[0])))
+def _subsume(cues, specific=()):
+    """Drop a cue lying inside a longer one (the longer, more specific phrase wins); of two cues
+    on the same words, a criterion's own cue (in ``specific``) wins."""
+    specific = set(specific)
+    cues = sorted(set(cues) | specific,
+                  key=lambda c: (c[0], -(c[1] - c[0]), c not in specific, _PRIORITY[c[2]]))
     out = []
     for c in cues:
         if any(o[0] <= c[0] and c[1] <= o[1] for o in out):
@@ -780,6 +1183,8 @@ def _best(cues) -> tuple[str, list] | None:
     """(class, spans of that class) of the highest-priority class among ``cues``."""
     if not cues:
         return None
+    if len(cues) == 1:
+        return cues[0][2], list(cues)
     cls_name = min((c[2] for c in cues), key=_PRIORITY.__getitem__)
     return cls_name, [c for c in cues if c[2] == cls_name]
 
