@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import schemas
 from .codebook import CONTESTED, NOT_REPORTED
 from .errors import InputError
 from .grades_map import GRADE_ORDER, check_grades, load_mapping, map_path, mapped_rows
@@ -144,16 +145,12 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 
 
 def conform(table: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Exactly ``TABLE_COLUMNS[table]``, in order and typed (as :func:`schemas.conform`)."""
-    out = {}
-    for col, dtype, _ in TABLE_COLUMNS[table]:
-        s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index)
-        out[col] = s.astype(dtype)
-    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+    """Exactly ``TABLE_COLUMNS[table]``, in order and typed."""
+    return schemas.conform(table, df, TABLE_COLUMNS[table])
 
 
 def empty(table: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t, _ in TABLE_COLUMNS[table]})
+    return schemas.empty(table, TABLE_COLUMNS[table])
 
 
 # ----- rounds -------------------------------------------------------------------------------------

@@ -154,14 +154,15 @@ _REQUIRED = {
 }
 
 
-def empty(table: str) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t, _ in COLUMNS[table]})
+def empty(table: str, columns: list[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t, _ in (columns or COLUMNS[table])})
 
 
-def conform(table: str, df: pd.DataFrame) -> pd.DataFrame:
-    """Exactly the table's columns, in order, with their dtypes (missing columns become NA)."""
+def conform(table: str, df: pd.DataFrame, columns: list[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+    """Exactly the table's columns, in order, with their dtypes (missing columns become NA).
+    ``columns`` lets feature modules use their own ``TABLE_COLUMNS`` lists."""
     out = {}
-    for col, dtype, _ in COLUMNS[table]:
+    for col, dtype, _ in (columns or COLUMNS[table]):
         s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index)
         out[col] = s.astype(dtype)
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
