@@ -107,17 +107,20 @@ def test_matrix_draws_not_reported_differently_from_negative(shipped_tables):
     c = charts.framework_matrix(shipped_tables)
     assert len(c.data) == 43 * 19
     from matplotlib.colors import to_hex
-    from matplotlib.patches import Rectangle
+    from matplotlib.path import Path as MPath
 
-    rects = [p for p in c.figure.axes[0].patches if isinstance(p, Rectangle)]
-    by_colour = {}
-    for p in rects:
-        by_colour.setdefault(to_hex(p.get_facecolor()).upper(), set()).add(p.get_hatch())
+    # the cells are one compound patch per judgement (gid cells-<judgement>), one square per cell
+    cells = [p for p in c.figure.axes[0].patches if (p.get_gid() or "").startswith("cells-")]
+    by_colour, n_cells = {}, {}
+    for p in cells:
+        colour = to_hex(p.get_facecolor()).upper()
+        by_colour.setdefault(colour, set()).add(p.get_hatch())
+        n_cells[colour] = n_cells.get(colour, 0) + int((p.get_path().codes == MPath.MOVETO).sum())
     nr = style.JUDGEMENT_LOOK["not_reported"].colour.upper()
     neg = style.JUDGEMENT_LOOK["negative"].colour.upper()
     assert by_colour[nr] == {"///"} and by_colour[neg] == {None}
     n_nr = int((c.data["judgement"] == "not_reported").sum())
-    assert sum(1 for p in rects if to_hex(p.get_facecolor()).upper() == nr) == n_nr
+    assert n_cells[nr] == n_nr and sum(n_cells.values()) == len(c.data)
     # forces ordered by region, unknown region last
     groups = list(dict.fromkeys(c.data.sort_values("row")["group"]))
     assert groups[-1] == "Unknown" and groups[:-1] == sorted(groups[:-1])

@@ -4,8 +4,21 @@ Steps: read the codebook, forces and rounds registry; load each round's coded sh
 grades and measures; resolve the framework matrix and conflicts; validate every table (pandera,
 lazy); check the reconciliation (records read = used + rejected, per file); write CSV + Parquet
 and the data dictionary to a temporary folder and swap it in only when everything succeeded, so a
-failed or killed build leaves the previous outputs untouched. Then, unless ``--tables-only``,
-export charts, the Excel workbook and the executed notebooks the same way.
+failed or killed build leaves the previous outputs untouched (a build killed between the two
+renames of the swap is repaired by the next run). Then, unless ``--tables-only``, export charts,
+the Excel workbook and the executed notebooks the same way.
+
+Embargo: a round whose ``embargo_until`` (rounds.yaml) is still in the future stays in the
+processed tables (data/processed is the team's working data), but without ``--allow-embargoed``
+nothing of it is exported to reports/: its charts, its rows in the workbook and the comparisons
+that involve it are left out, the notebooks are not executed (they read every processed table),
+and the build prints a note naming the round and the date; the rest of the reports are built as
+usual. With ``--allow-embargoed`` everything is exported, and what shows the round is marked
+"EMBARGOED until ..." (chart, alt text, workbook cover and table titles).
+
+Testing hook: ``CORE_BUSINESS_TEST_DELAY=<seconds>`` (or ``mid_swap:<seconds>``) makes the build
+pause just before (or in the middle of) swapping a finished folder in, so the crash-safety tests
+can kill it there. Unset, it does nothing.
 """
 
 from __future__ import annotations
@@ -251,12 +264,29 @@ class staged_dir:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
         fsync_dir(self.tmp)
+        _test_delay("before_swap", self.dest)
         if self.dest.exists():
             os.replace(self.dest, self.old)
+            _test_delay("mid_swap", self.dest)
         os.replace(self.tmp, self.dest)
         fsync_dir(self.dest.parent)
         shutil.rmtree(self.old, ignore_errors=True)
         return False
+
+
+TEST_DELAY_ENV = "CORE_BUSINESS_TEST_DELAY"
+
+
+def _test_delay(point: str, dest: Path) -> None:
+    """Pause at ``point`` when the test hook asks for it (see the module docstring)."""
+    spec = os.environ.get(TEST_DELAY_ENV)
+    if not spec:
+        return
+    where, _, secs = spec.rpartition(":")
+    if (where or "before_swap") != point:
+        return
+    print(f"test delay: {point} {dest.name} for {secs}s", flush=True)
+    time.sleep(float(secs))
 
 
 def recover(dest: Path) -> None:
@@ -284,28 +314,173 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def embargoed_rounds(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
+    """Rounds still under embargo now: round id -> the embargo end, as printed on outputs."""
+    from .style import format_embargo, marks_for
+
+    out = {}
+    for rid in tables["rounds"]["round"]:
+        marks = marks_for(tables["rounds"], rid)
+        if marks.embargoed:
+            out[str(rid)] = format_embargo(marks.embargo_until)
+    return out
+
+
+def without_rounds(tables: dict[str, pd.DataFrame], drop: set[str]) -> dict[str, pd.DataFrame]:
+    """The tables without any row that belongs to or refers to one of the ``drop`` rounds (every
+    column whose name contains 'round': round, baseline_round, before_round ...)."""
+    if not drop:
+        return tables
+    out = {}
+    for name, df in tables.items():
+        cols = [c for c in df.columns if "round" in str(c)]
+        if not cols or df.empty:
+            out[name] = df
+            continue
+        hit = pd.Series(False, index=df.index)
+        for c in cols:
+            hit |= df[c].isin(drop).fillna(False).astype(bool)
+        kept = df[~hit].reset_index(drop=True)
+        if name == "rounds" and "updates" in kept.columns:  # nor name it as the round updated
+            kept = kept.assign(updates=kept["updates"].mask(kept["updates"].isin(drop).fillna(False).astype(bool)))
+        out[name] = kept
+    return out
+
+
+JOBS_ENV = "CORE_BUSINESS_JOBS"
+CHARTS_PER_TASK = 6  # report charts handed to a process at a time (a round has about 24)
+
+
+def default_jobs() -> int:
+    """Processes for the reports: ``CORE_BUSINESS_JOBS`` if set, else the CPU count, at most 4
+    (each process holds the tables and matplotlib, a few hundred MB)."""
+    env = os.environ.get(JOBS_ENV)
+    if env and env.strip().isdigit():
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def report_tasks(tables: dict[str, pd.DataFrame], notebooks: bool, paths: Paths) -> list[tuple[str, dict]]:
+    """The reports as independent pieces, in report order: report charts in groups of
+    CHARTS_PER_TASK per round, the comparison charts, the workbook, then one task per notebook.
+    Each piece writes its own files, so the pieces can run in any order or at once."""
+    tasks: list[tuple[str, dict]] = []
+    charts = _feature("charts")
+    if charts is not None:
+        from . import compare_forces as cf
+
+        for rid in cf.coded_rounds(tables):
+            keys = [k for k, _ in charts.chart_plan(tables, rid, paths.raw)]
+            for i in range(0, len(keys), CHARTS_PER_TASK):
+                tasks.append(("charts", {"rounds": [rid], "keys": keys[i:i + CHARTS_PER_TASK]}))
+    if _feature("compare_charts") is not None:
+        tasks.append(("compare_charts", {}))
+    if _feature("tables") is not None:
+        tasks.append(("workbook", {}))
+    nb = _feature("notebooks")
+    if notebooks and nb is not None:
+        tasks += [("notebook", {"notebook": str(path)}) for path in nb.notebook_paths(paths.notebooks)]
+    return tasks
+
+
+def run_report_task(task: tuple[str, dict], paths: Paths, tables: dict[str, pd.DataFrame],
+                    allow_embargoed: bool) -> list[Path]:
+    """One piece of the reports (see :func:`report_tasks`), written under ``paths.reports``."""
+    kind, kw = task
+    if kind == "charts":
+        return _feature("charts").export_all(paths, tables, allow_embargoed=allow_embargoed, **kw)
+    if kind == "compare_charts":
+        return _feature("compare_charts").export_all(paths, tables, allow_embargoed=allow_embargoed) or []
+    if kind == "workbook":
+        return _feature("tables").write_workbook(paths, tables, allow_embargoed=allow_embargoed)
+    if kind == "notebook":
+        return _feature("notebooks").run_notebooks(paths, notebooks=[kw["notebook"]]) or []
+    raise ValueError(f"unknown report task {kind!r}")
+
+
+# Worker processes (see build_reports): each reads the processed tables once, from Parquet.
+_WORKER: dict = {}
+
+
+def _init_report_worker(paths: Paths, drop: tuple[str, ...]) -> None:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from .io import load_tables
+
+    _WORKER["paths"] = paths
+    _WORKER["tables"] = without_rounds(load_tables(paths.processed), set(drop))
+
+
+def _report_worker(task: tuple[str, dict], allow_embargoed: bool) -> list[str]:
+    return [str(p) for p in run_report_task(task, _WORKER["paths"], _WORKER["tables"], allow_embargoed)]
+
+
 def build_reports(paths: Paths, tables: dict[str, pd.DataFrame], allow_embargoed: bool,
-                  notebooks: bool, log: Callable[[str], None]) -> list[Path]:
-    """Charts, the Excel workbook and executed notebooks, written to reports/ atomically."""
-    out: list[Path] = []
+                  notebooks: bool, log: Callable[[str], None], jobs: int | None = None) -> list[Path]:
+    """Charts, the Excel workbook and executed notebooks, written to reports/ atomically. Rounds
+    under embargo are left out unless ``allow_embargoed`` (see the module docstring).
+
+    ``jobs`` > 1 (default :func:`default_jobs`) shares the pieces out between that many fresh
+    processes (spawned, so it works the same on Windows and macOS); each reads the processed
+    tables from ``paths.processed``, which the build has just written. ``jobs=1`` does it all in
+    this process with the tables given. The files are the same either way (each chart is drawn
+    on its own; nothing depends on the order)."""
+    embargoed = {} if allow_embargoed else embargoed_rounds(tables)
+    if embargoed:
+        for rid, until in embargoed.items():
+            log(f"  note: round {rid} is EMBARGOED until {until}: its charts and tables are not exported "
+                "(pass --allow-embargoed to export them, marked EMBARGOED)")
+        tables = without_rounds(tables, set(embargoed))
+        if notebooks:
+            log("  note: notebooks not executed while a round is under embargo (they read every "
+                "processed table); pass --allow-embargoed to run them")
+            notebooks = False
+    jobs = default_jobs() if jobs is None else max(1, int(jobs))
+    tasks = report_tasks(tables, notebooks, paths)
+    results: list[list[Path]] = [[] for _ in tasks]
     with staged_dir(paths.reports) as tmp:
         staged = Paths(raw=paths.raw, processed=paths.processed, reports=tmp, notebooks=paths.notebooks)
-        for modname, func in (("charts", "export_all"), ("compare_charts", "export_all"),
-                              ("tables", "write_workbook")):
-            mod = _feature(modname)
-            if mod is not None:
-                log(f"  {modname}.{func}")
-                out.extend(getattr(mod, func)(staged, tables, allow_embargoed=allow_embargoed) or [])
-        nb = _feature("notebooks")
-        if notebooks and nb is not None:
-            log("  executing notebooks")
-            out.extend(nb.run_notebooks(staged) or [])
+        if jobs == 1 or len(tasks) < 2:
+            for i, task in enumerate(tasks):
+                log(f"  {task[0]} {_describe(task[1])}".rstrip())
+                results[i] = list(run_report_task(task, staged, tables, allow_embargoed))
+        else:
+            results = _run_parallel(tasks, staged, tuple(sorted(embargoed)), allow_embargoed,
+                                    min(jobs, len(tasks)), log)
+    out = [p for part in results for p in part]
     return [paths.reports / Path(p).relative_to(tmp) if str(p).startswith(str(tmp)) else Path(p) for p in out]
+
+
+def _describe(kw: dict) -> str:
+    if "keys" in kw:
+        return f"{kw['rounds'][0]}: {', '.join(kw['keys'])}"
+    return Path(kw["notebook"]).name if "notebook" in kw else ""
+
+
+def _run_parallel(tasks, staged: Paths, drop: tuple[str, ...], allow_embargoed: bool, jobs: int,
+                  log: Callable[[str], None]) -> list[list[Path]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log(f"  {len(tasks)} report pieces on {jobs} processes")
+    # The slowest pieces first (the comparison charts and notebooks), so none is left running alone.
+    order = sorted(range(len(tasks)), key=lambda i: tasks[i][0] not in ("compare_charts", "notebook"))
+    results: list[list[Path]] = [[] for _ in tasks]
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_report_worker, initargs=(staged, drop)) as pool:
+        futures = {i: pool.submit(_report_worker, tasks[i], allow_embargoed) for i in order}
+        try:
+            for i in order:
+                results[i] = [Path(p) for p in futures[i].result()]
+                log(f"  done: {tasks[i][0]} {_describe(tasks[i][1])}".rstrip())
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return results
 
 
 def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool = False,
           allow_embargoed: bool = False, notebooks: bool = True,
-          log: Callable[[str], None] = print) -> BuildResult:
+          log: Callable[[str], None] = print, jobs: int | None = None) -> BuildResult:
     start = time.perf_counter()
     paths = paths or Paths()
     log(f"[1/4] reading {paths.raw}")
@@ -321,7 +496,7 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     reports: list[Path] = []
     if not tables_only:
         log(f"[4/4] reports to {paths.reports}")
-        reports = build_reports(paths, tables, allow_embargoed, notebooks, log)
+        reports = build_reports(paths, tables, allow_embargoed, notebooks, log, jobs=jobs)
     else:
         log("[4/4] reports skipped (--tables-only)")
     secs = time.perf_counter() - start
@@ -356,11 +531,14 @@ def register(sub) -> None:
     p.add_argument("--strict", action="store_true", help="fail if any input record is rejected")
     p.add_argument("--allow-embargoed", action="store_true",
                    help="export charts/tables of rounds still under embargo (marked EMBARGOED)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"processes for charts, workbook and notebooks (default: ${JOBS_ENV} or the "
+                        "CPU count, at most 4; 1 = all in this process)")
 
     def run(args) -> int:
         build(paths_from_args(args), tables_only=args.tables_only, strict=args.strict,
               allow_embargoed=args.allow_embargoed, notebooks=not args.no_notebooks,
-              log=lambda s: print(s, flush=True))
+              log=lambda s: print(s, flush=True), jobs=args.jobs)
         return 0
 
     p.set_defaults(func=run)

@@ -165,6 +165,45 @@ class CodedLoader:
         self.codebook = codebook
         self.resolver = resolver
         self.raw_root = Path(raw_root)
+        # Memos of pure lookups: the same force names, criteria, values and source kinds repeat
+        # on every row, and many rounds are loaded by one loader.
+        self._force_memo: dict[str, str | None] = {}
+        self._criterion_memo: dict[str | None, str | None] = {}
+        self._value_memo: dict[tuple, tuple[str | None, str | None]] = {}
+        self._token_memo: dict = {}
+        self._confidence_memo: dict[str | None, tuple] = {}
+
+    def _try_force(self, name: str) -> str | None:
+        if name not in self._force_memo:
+            self._force_memo[name] = self.resolver.try_resolve(name)
+        return self._force_memo[name]
+
+    def _criterion(self, text: str | None) -> str | None:
+        if text not in self._criterion_memo:
+            self._criterion_memo[text] = self.codebook.resolve_criterion(text)
+        return self._criterion_memo[text]
+
+    def _value(self, cid: str, value: str | None, judgement: str | None = None) -> tuple[str | None, str | None]:
+        key = (cid, value, judgement)
+        if key not in self._value_memo:
+            self._value_memo[key] = self.codebook.resolve_value(cid, value, judgement)
+        return self._value_memo[key]
+
+    def _token(self, text: str) -> str:
+        if text not in self._token_memo:
+            self._token_memo[text] = norm_token(text)
+        return self._token_memo[text]
+
+    def _area(self, text: str) -> str | None:
+        key = ("area", text)
+        if key not in self._token_memo:
+            self._token_memo[key] = normalise_area(text)
+        return self._token_memo[key]
+
+    def _conf(self, text: str | None) -> tuple:
+        if text not in self._confidence_memo:
+            self._confidence_memo[text] = _confidence(text)
+        return self._confidence_memo[text]
 
     def rel(self, path: Path) -> str:
         try:
@@ -238,7 +277,7 @@ class CodedLoader:
             self._reject(res, ctx, loc, "no force named in this row; fill in the force column",
                          _raw_text(row))
             return None
-        fid = self.resolver.try_resolve(name)
+        fid = self._try_force(name)
         if fid is None:
             if _NOTE_ROW.match(name) or not others:
                 self._reject(res, ctx, loc, "not data: a note or comment row (kept here so nothing "
@@ -252,20 +291,22 @@ class CodedLoader:
             return None
         return fid
 
-    def _meta(self, res, ctx, cells: dict[str, Cell], loc: str, row) -> dict | None:
-        """Row-level metadata shared by long and wide form; None (and a reject) when invalid."""
-        text = {k: cell_text(c.value) for k, c in cells.items()}
+    def _meta(self, res, ctx, cells: dict[str, Cell], loc: str, row, text: dict | None = None) -> dict | None:
+        """Row-level metadata shared by long and wide form; None (and a reject) when invalid.
+        ``text``: the cells as text, when the caller has them already."""
+        if text is None:
+            text = {k: cell_text(c.value) for k, c in cells.items()}
         problems = []
         rnd = text.get("round")
-        if rnd is not None and norm_token(rnd) != ctx["round_id"]:
+        if rnd is not None and self._token(rnd) != ctx["round_id"]:
             problems.append(f"round {rnd!r} differs from the folder's round {ctx['round_id']!r}; "
                             "move the file to the right round folder or fix the round column")
         kind = text.get("source_kind")
         if kind is not None:
-            kind = norm_token(kind)
+            kind = self._token(kind)
             if kind not in SOURCE_KINDS:
                 problems.append(f"source_kind {text['source_kind']!r} is not one of {list(SOURCE_KINDS)}")
-        label, score, why = _confidence(text.get("confidence"))
+        label, score, why = self._conf(text.get("confidence"))
         if why:
             problems.append(why)
         hidden = [c for c in row if c.hidden and c.value is not None]
@@ -322,25 +363,26 @@ class CodedLoader:
             fid = self._force(res, ctx, cells, row, loc)
             if fid is None:
                 continue
-            meta = self._meta(res, ctx, cells, loc, row)
+            text = {k: cell_text(c.value) for k, c in cells.items()}
+            meta = self._meta(res, ctx, cells, loc, row, text)
             if meta is None:
                 continue
             meta["force_id"] = fid
-            crit_text = cell_text(cells["criterion"].value) if "criterion" in cells else None
-            cid = self.codebook.resolve_criterion(crit_text)
+            crit_text = text.get("criterion")
+            cid = self._criterion(crit_text)
             if cid is None:
                 reason = ("no criterion given" if crit_text is None else
                           f"unknown criterion {crit_text!r}; use an id, key or label from codebook.yaml "
                           f"(e.g. A2, attend_all_crimes)")
                 self._reject(res, ctx, loc, reason, _raw_text(row))
                 continue
-            area = normalise_area(cell_text(cells["area"].value)) if "area" in cells else None
-            area_text = cell_text(cells["area"].value) if "area" in cells else None
+            area_text = text.get("area")
+            area = self._area(area_text) if area_text is not None else None
             if area_text is not None and area != self.codebook[cid].area:
                 self._reject(res, ctx, loc, f"area {area_text!r} does not match {cid}'s area "
                              f"{self.codebook[cid].area!r}; check the criterion", _raw_text(row))
                 continue
-            action = norm_token(cell_text(cells["action"].value)) if cells.get("action") and cells["action"].value is not None else None
+            action = self._token(text["action"]) if text.get("action") is not None else None
             if action == "reject":
                 res.suppress.append({"round": ctx["round_id"], "force_id": fid, "criterion_id": cid,
                                      "finding_id": meta["finding_id"],
@@ -350,17 +392,14 @@ class CodedLoader:
                 self._reject(res, ctx, loc, f"action {action!r} is not accept/change/reject/add", _raw_text(row))
                 continue
             value_cell = cells.get("value")
-            value, why = self.codebook.resolve_value(
-                cid, cell_text(value_cell.value) if value_cell else None,
-                cell_text(cells["judgement"].value) if "judgement" in cells else None)
+            value, why = self._value(cid, text.get("value"), text.get("judgement"))
             if value is None:
                 if why == "no value or judgement given":
                     why = "blank value: a blank cell means not coded; give a value or delete the row"
                 self._reject(res, ctx, loc, why, _raw_text(row))
                 continue
             ref = value_cell.ref if value_cell is not None and grid.name else loc
-            ev = cell_text(cells["evidence"].value) if "evidence" in cells else None
-            res.findings.append(self._finding(ctx, meta, cid, value, ev, ref))
+            res.findings.append(self._finding(ctx, meta, cid, value, text.get("evidence"), ref))
 
     def _wide(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
         for i, row in self._data_rows(grid, layout):
@@ -407,7 +446,7 @@ class CodedLoader:
                                  "it, or clear it", text or "")
                     continue
                 cid = layout.criteria[j]
-                value, why = self.codebook.resolve_value(cid, text)
+                value, why = self._value(cid, text)
                 if value is None:
                     self._reject(res, ctx, where, why, text or "")
                     continue

@@ -8,6 +8,7 @@ compression; so two builds from the same inputs give byte-identical files.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -25,15 +26,42 @@ def neutralise_formula(value):
     return value
 
 
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_stem(name: str) -> str:
+    """A file name made from input text (round, criterion or force ids in chart and notebook
+    names) that cannot leave its folder: every character outside letters, digits, '_', '.' and
+    '-' becomes '_' (so no '/', '\\' or ':'), and leading dots go (no '..', no hidden file)."""
+    stem = _UNSAFE_NAME.sub("_", str(name)).lstrip(".")
+    if not stem:
+        raise ValueError(f"{name!r} gives an empty file name")
+    return stem
+
+
+def neutralise_column(col: pd.Series) -> pd.Series:
+    """:func:`neutralise_formula` on a whole text column (vectorised; only the cells that need the
+    guard are touched)."""
+    starts = col.str.startswith(FORMULA_START).fillna(False).astype(bool)
+    if not starts.any():
+        return col
+    out = col.copy()
+    out.loc[starts] = "'" + col[starts].astype(str)
+    return out
+
+
 def write_table(df: pd.DataFrame, folder: Path, name: str, csv_safe: bool = True) -> None:
+    """``<name>.csv`` (text that a spreadsheet would run as a formula is guarded, see
+    :func:`neutralise_formula`) and ``<name>.parquet`` (values exactly as built)."""
     folder.mkdir(parents=True, exist_ok=True)
+    name = safe_stem(name)
     out = df
     if csv_safe:
         str_cols = [c for c in df.columns if pd.api.types.is_string_dtype(df[c])]
-        if str_cols:
-            out = df.copy()
-            for c in str_cols:
-                out[c] = out[c].map(neutralise_formula, na_action="ignore").astype(df[c].dtype)
+        guarded = {c: neutralise_column(df[c]) for c in str_cols}
+        changed = {c: s for c, s in guarded.items() if s is not df[c]}
+        if changed:
+            out = df.assign(**changed)
     out.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
     df.to_parquet(folder / f"{name}.parquet", index=False, engine="pyarrow", compression="zstd")
 

@@ -61,7 +61,9 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
     out_dir.mkdir(parents=True, exist_ok=True)
     declared = set(pm.inspect_notebook(str(path)))
     params = {k: v for k, v in (parameters or {}).items() if k in declared}
-    out_nb = out_dir / f"{path.stem}{suffix}.ipynb"
+    from .io import safe_stem
+
+    out_nb = out_dir / f"{safe_stem(path.stem + suffix)}.ipynb"  # never outside out_dir
     pm.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel_name,
                         execution_timeout=timeout, progress_bar=False, log_output=False,
                         cwd=str(path.parent))

@@ -15,32 +15,41 @@ from .codebook import CONTESTED, NOT_REPORTED, Codebook
 from .sources import describe_rank, precedence_key
 
 
+_NEEDED = ("round", "force_id", "criterion_id", "value", "source_kind", "coder", "is_override", "source_ref",
+           "confidence")
+
+
 def resolve(findings: pd.DataFrame, forces: pd.DataFrame, codebook: Codebook,
             rounds: list[str], synthetic: dict[str, bool] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(matrix, conflicts) for the given rounds."""
     synthetic = synthetic or {}
     framed = codebook.framed_ids
+    # Candidates per cell. Only the columns the decision uses, read as plain lists (turning the
+    # whole findings table into dicts row by row was most of the cost at 100 rounds).
+    f = findings[findings["criterion_id"].isin(framed)] if len(findings) else findings
+    cols = {c: f[c].astype(object).where(f[c].notna(), None).tolist() for c in _NEEDED}
     by_cell: dict[tuple, list[dict]] = {}
-    for rec in findings.to_dict("records"):
-        if rec["criterion_id"] in framed:
-            by_cell.setdefault((rec["round"], rec["force_id"], rec["criterion_id"]), []).append(rec)
+    for rec in (dict(zip(_NEEDED, vals)) for vals in zip(*(cols[c] for c in _NEEDED))):
+        rec["key"] = precedence_key(bool(rec["is_override"]), rec["source_kind"], rec["coder"])
+        by_cell.setdefault((rec["round"], rec["force_id"], rec["criterion_id"]), []).append(rec)
 
+    areas = {cid: codebook[cid].area for cid in framed}
     matrix_rows, conflict_rows = [], []
     for rnd in rounds:
+        synth = synthetic.get(rnd, False)
         for fid in forces["force_id"]:
             for cid in framed:
-                cands = by_cell.get((rnd, fid, cid), [])
-                row = {"round": rnd, "force_id": fid, "area": codebook[cid].area, "criterion_id": cid,
-                       "n_sources": len(cands), "synthetic": synthetic.get(rnd, False)}
+                cands = by_cell.get((rnd, fid, cid))
+                row = {"round": rnd, "force_id": fid, "area": areas[cid], "criterion_id": cid,
+                       "n_sources": len(cands) if cands else 0, "synthetic": synth}
                 if not cands:
                     matrix_rows.append({**row, "status": "not_reported", "value": NOT_REPORTED,
                                         "judgement": NOT_REPORTED, "n_values": 0,
                                         "resolution": "not_reported"})
                     continue
-                keyed = sorted(cands, key=lambda c: (precedence_key(bool(c["is_override"]), c["source_kind"],
-                                                                    c["coder"]), c["source_ref"]))
-                best_key = precedence_key(bool(keyed[0]["is_override"]), keyed[0]["source_kind"], keyed[0]["coder"])
-                top = [c for c in keyed if precedence_key(bool(c["is_override"]), c["source_kind"], c["coder"]) == best_key]
+                keyed = sorted(cands, key=lambda c: (c["key"], c["source_ref"]))
+                best_key = keyed[0]["key"]
+                top = [c for c in keyed if c["key"] == best_key]
                 all_values = sorted({c["value"] for c in cands})
                 top_values = sorted({c["value"] for c in top})
                 row.update(n_values=len(all_values),

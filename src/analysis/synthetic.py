@@ -30,6 +30,7 @@ from . import paths as _paths
 from .codebook import Codebook
 from .errors import InputError
 from .forces import load_forces
+from .io import safe_stem
 from .paths import Paths
 from .rounds import SYNTHETIC_PREFIX
 
@@ -284,6 +285,8 @@ def make_synthetic_raw(dest: str | Path, n_rounds: int = 1, seed: int = 0, n_let
 
     - ``codebook.yaml``, ``reference/forces.csv`` and ``reference/force_aliases.csv``: copies of
       the project's (from ``source_raw``, default data/raw/) — the frame, not findings;
+    - ``reference/peel_question_map.csv``: the source's peel_2014 mapping rows for the generated
+      grade questions, as ``synthetic_peel`` (the comparison of update rounds reads it);
     - ``rounds.yaml``: ``synthetic_round_1`` .. ``synthetic_round_<n>`` (kind coded; round 1 also
       measures, and letters when ``n_letters``; later rounds update round 1), plus
       ``synthetic_peel`` (grades) when ``grades``; all ``synthetic: true``; ``embargo_until`` on
@@ -363,9 +366,28 @@ def make_synthetic_raw(dest: str | Path, n_rounds: int = 1, seed: int = 0, n_let
               "# Generated test data: not real inspection findings.\n")
     (dest / "rounds.yaml").write_text(header + yaml.safe_dump({"rounds": entries}, sort_keys=False,
                                                               allow_unicode=True), encoding="utf-8")
+    _write_question_map(src, dest, grades)
     base = dest.parent
     return Paths(raw=dest, processed=Path(processed) if processed else base / "processed",
                  reports=Path(reports) if reports else base / "reports")
+
+
+def _write_question_map(src: Path, dest: Path, grades: bool) -> None:
+    """``reference/peel_question_map.csv``, which the comparison of update rounds needs: the
+    source's peel_2014 rows for the generated grade questions, under ``synthetic_peel`` (only a
+    header when there are no grades). Nothing when the source raw folder has no mapping."""
+    from .grades_map import DEFAULT_MAP, MAP_COLUMNS, copy_mapping_rows
+
+    source = src / DEFAULT_MAP
+    if not source.exists():
+        return
+    target = dest / DEFAULT_MAP
+    target.unlink(missing_ok=True)
+    if grades:
+        copy_mapping_rows(source, target, "peel_2014", f"{SYNTHETIC_PREFIX}peel", list(GRADE_QUESTIONS),
+                          note=f"{MARK}: copied from peel_2014 for the generated grades.")
+    else:
+        target.write_text(",".join(MAP_COLUMNS) + "\n", encoding="utf-8")
 
 
 def _write_letters(round_dir: Path, forces: pd.DataFrame, findings: pd.DataFrame, letter_forces, date) -> None:
@@ -376,7 +398,8 @@ def _write_letters(round_dir: Path, forces: pd.DataFrame, findings: pd.DataFrame
         sub = findings[findings["force_id"] == fid]
         first = sub.drop_duplicates(["finding_no", "criterion_id"])
         text = synthetic_letter_text(str(names[fid]), first, date)
-        (round_dir / "letters" / f"{fid}_{date.isoformat()}.txt").write_text(text, encoding="utf-8")
+        # the file name comes from forces.csv: made file-safe so it cannot leave letters/
+        (round_dir / "letters" / f"{safe_stem(fid)}_{date.isoformat()}.txt").write_text(text, encoding="utf-8")
         gold.append(first[["force", "round", "area", "finding_no", "criterion_id", "value", "judgement"]])
     pd.concat(gold).to_csv(round_dir / "letters_gold.csv", index=False, lineterminator="\n")
 

@@ -1,0 +1,128 @@
+"""More broken and hostile inputs (beside test_hostile.py): wide-form sheets with hidden, unknown
+or formula columns, a real Excel date where a force name belongs, semicolon- and tab-separated
+"CSV", bad reference tables and codebooks, and a letter with no recognisable headings. Each gives
+a clear error or a reject with its reason, and the good records beside it are kept."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+import yaml
+
+from analysis.build import build_tables, load_inputs
+from analysis.errors import InputError
+from analysis.paths import Paths
+
+
+def _tables(raw: Path):
+    return build_tables(load_inputs(Paths(raw=raw)), log=lambda s: None)
+
+
+def _xlsx(path: Path, rows, hook=None) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Matrix"
+    for r in rows:
+        ws.append(r)
+    if hook:
+        hook(ws)
+    wb.save(path)
+    return path
+
+
+def _kept(tables, force="suffolk", cid="A2", value="no"):
+    m = tables["matrix"]
+    assert m[(m.force_id == force) & (m.criterion_id == cid)]["value"].iloc[0] == value
+    recon = tables["reconciliation"]
+    assert (recon["records_read"] == recon["used"] + recon["rejected"]).all()
+
+
+WIDE_HEADER = ["Force", "A2", "F4", "Source kind"]
+
+
+def test_wide_form_hidden_column_is_rejected_not_used(mini_raw):
+    def hide(ws):
+        ws.column_dimensions["C"].hidden = True
+    _xlsx(mini_raw / "test_round" / "coded" / "wide.xlsx",
+          [WIDE_HEADER, ["Suffolk", "no", "limited", "press_summary"]], hook=hide)
+    t = _tables(mini_raw)
+    _kept(t)
+    assert set(t["findings"]["criterion_id"]) == {"A2"}
+    rej = t["rejects"]
+    assert len(rej) == 1 and "hidden column" in rej["reason"].iloc[0] and rej["location"].iloc[0] == "Matrix!C2"
+
+
+def test_wide_form_unknown_criterion_column_rejects_each_cell(mini_raw):
+    _xlsx(mini_raw / "test_round" / "coded" / "wide.xlsx",
+          [["Force", "A2", "A99 Drones", "Source kind"], ["Suffolk", "no", "yes", "press_summary"],
+           ["Kent", "yes", "no", "press_summary"]])
+    t = _tables(mini_raw)
+    _kept(t)
+    rej = t["rejects"]
+    assert len(rej) == 2 and rej["reason"].str.contains("unknown criterion column 'A99 Drones'").all()
+
+
+def test_wide_form_formula_cell_is_rejected(mini_raw):
+    _xlsx(mini_raw / "test_round" / "coded" / "wide.xlsx",
+          [WIDE_HEADER, ["Suffolk", "no", '=IF(1,"limited","none")', "press_summary"]])
+    t = _tables(mini_raw)
+    _kept(t)
+    rej = t["rejects"]
+    assert len(rej) == 1 and "formula" in rej["reason"].iloc[0] and rej["location"].iloc[0] == "Matrix!C2"
+
+
+def test_excel_date_where_a_force_name_belongs(mini_raw):
+    _xlsx(mini_raw / "test_round" / "coded" / "long.xlsx",
+          [["Force", "Criterion", "Value", "Source kind"], ["Suffolk", "A2", "no", "press_summary"],
+           [dt.datetime(2014, 9, 3), "A2", "yes", "letter"]])
+    t = _tables(mini_raw)
+    _kept(t)
+    assert "unknown force '2014-09-03T00:00:00'" in t["rejects"]["reason"].iloc[0]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolon_and_tab_separated_csv_read_like_comma_csv(mini_raw, sep):
+    rows = [["Force", "Criterion", "Value", "Source kind", "Evidence"],
+            ["Suffolk", "A2", "no", "press_summary", "Attendance is decided by risk, not policy"],
+            ["Kent", "F4", "limited", "letter", "Some officers have tablets"]]
+    text = "\n".join(sep.join(r) for r in rows) + "\n"  # as Excel writes it: commas in text unquoted
+    (mini_raw / "test_round" / "coded" / "euro.csv").write_text(text, encoding="utf-8-sig")
+    t = _tables(mini_raw)
+    _kept(t)
+    f = t["findings"].set_index("force_id")
+    assert f.loc["suffolk", "evidence"] == "Attendance is decided by risk, not policy"
+    assert f.loc["kent", "value"] == "limited" and len(t["rejects"]) == 0
+
+
+def test_forces_table_with_a_duplicate_id(mini_raw):
+    path = mini_raw / "reference" / "forces.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines + [lines[1]]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="duplicate force_id") as exc:
+        _tables(mini_raw)
+    assert "forces.csv" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_codebook_value_with_an_unknown_judgement(mini_raw):
+    doc = yaml.safe_load((mini_raw / "codebook.yaml").read_text(encoding="utf-8"))
+    first = doc["criteria"][0]
+    first["values"][next(iter(first["values"]))] = "excellent"
+    (mini_raw / "codebook.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    with pytest.raises(InputError, match="unknown judgements") as exc:
+        _tables(mini_raw)
+    assert "codebook.yaml" in str(exc.value) and first["id"] in str(exc.value)
+
+
+def test_letter_with_no_recognisable_headings_names_the_file(mini_raw):
+    (mini_raw / "rounds.yaml").write_text(
+        "rounds:\n  - id: test_round\n    kind: [coded, letters]\n", encoding="utf-8")
+    (mini_raw / "test_round" / "letters").mkdir()
+    (mini_raw / "test_round" / "letters" / "suffolk_2014-09-03.txt").write_text(
+        "Chief Constable, Suffolk Constabulary\n\nDear Chief Constable\n\nThank you for hosting the "
+        "inspection team last month.\n\nYours sincerely\n", encoding="utf-8")
+    with pytest.raises(InputError, match="no findings found") as exc:
+        _tables(mini_raw)
+    assert "suffolk_2014-09-03.txt" in str(exc.value) and "Fix:" in str(exc.value)
