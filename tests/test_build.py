@@ -158,3 +158,21 @@ def test_paths_do_not_depend_on_working_directory(tmp_path):
     code = "import analysis.paths as p; print(p.RAW)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert Path(r.stdout.strip()) == Paths().raw
+
+
+def test_build_keeps_the_processed_readme(tmp_path):
+    from analysis.build import PROCESSED_README, write_tables
+    from analysis.paths import PROCESSED
+
+    assert (PROCESSED / "README.md").read_text(encoding="utf-8") == PROCESSED_README
+    write_tables({}, tmp_path / "p")
+    assert (tmp_path / "p" / "README.md").read_text(encoding="utf-8") == PROCESSED_README
+
+
+def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
+    from analysis.build import report_tasks
+
+    nb = [kw for kind, kw in report_tasks(shipped_tables, True, Paths()) if kind == "notebook"]
+    explorer = [kw for kw in nb if kw["notebook"].endswith("03_criterion_explorer.ipynb")]
+    assert [kw.get("parameters") for kw in explorer] == [None, {"criterion": "F4"}]
+    assert len(nb) == len(list(Paths().notebooks.glob("0*.ipynb"))) + 1

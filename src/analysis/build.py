@@ -239,6 +239,13 @@ def write_tables(tables: dict[str, pd.DataFrame], dest: Path) -> None:
         for name in sorted(tables):
             write_table(tables[name], tmp, name)
         write_table(dictionary.astype("string"), tmp, "data_dictionary")
+        # The folder is replaced whole, so its (tracked) README is written with the tables.
+        (tmp / "README.md").write_text(PROCESSED_README, encoding="utf-8")
+
+
+PROCESSED_README = """Everything in this folder is rebuilt by `make build` (or `python -m analysis build`) from
+`data/raw/`. Do not edit by hand; `data_dictionary.csv` describes every column.
+"""
 
 
 class staged_dir:
@@ -379,7 +386,12 @@ def report_tasks(tables: dict[str, pd.DataFrame], notebooks: bool, paths: Paths)
         tasks.append(("workbook", {}))
     nb = _feature("notebooks")
     if notebooks and nb is not None:
-        tasks += [("notebook", {"notebook": str(path)}) for path in nb.notebook_paths(paths.notebooks)]
+        for path in nb.notebook_paths(paths.notebooks):
+            tasks.append(("notebook", {"notebook": str(path)}))
+            # The criterion explorer is also kept run for mobile technology (F4), beside A2.
+            if Path(path).stem == "03_criterion_explorer":
+                tasks.append(("notebook", {"notebook": str(path), "parameters": {"criterion": "F4"},
+                                           "suffix": "_F4"}))
     return tasks
 
 
@@ -394,7 +406,9 @@ def run_report_task(task: tuple[str, dict], paths: Paths, tables: dict[str, pd.D
     if kind == "workbook":
         return _feature("tables").write_workbook(paths, tables, allow_embargoed=allow_embargoed)
     if kind == "notebook":
-        return _feature("notebooks").run_notebooks(paths, notebooks=[kw["notebook"]]) or []
+        return _feature("notebooks").run_notebooks(paths, notebooks=[kw["notebook"]],
+                                                   parameters=kw.get("parameters"),
+                                                   suffix=kw.get("suffix", "")) or []
     raise ValueError(f"unknown report task {kind!r}")
 
 
