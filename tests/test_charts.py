@@ -235,3 +235,13 @@ def test_charts_command_is_registered():
 
     args = make_parser().parse_args(["charts", "--round", "core_business_2014", "--allow-embargoed", "--no-workbook"])
     assert args.rounds == ["core_business_2014"] and args.allow_embargoed and args.no_workbook
+
+
+def test_a2_subtitle_names_forces_settled_between_conflicting_sources(shipped_tables):
+    from analysis import charts
+
+    c = charts.criterion_counts(shipped_tables, "A2", "core_business_2014")
+    assert "2 force(s) settled between conflicting sources" in c.subtitle
+    assert "Cleveland" in c.subtitle and "Dyfed-Powys" in c.subtitle
+    c4 = charts.criterion_counts(shipped_tables, "F4", "core_business_2014")
+    assert "settled" not in c4.subtitle

@@ -306,6 +306,11 @@ def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> st
     return f"{info['label']}: {int(top.n_forces)} of {n} forces were coded '{top.value_label.lower()}'"
 
 
+def _short_names(tables: dict, force_ids) -> list[str]:
+    names = tables["forces"].set_index("force_id")["short_name"]
+    return [str(names.get(f, f)) for f in force_ids]
+
+
 def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = None) -> Chart:
     """Forces per value of one criterion (bars in codebook order, then contested, not reported), with
     the forces named beside each bar."""
@@ -316,8 +321,13 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
     n = int(counts["n_forces"].sum())
     title = criterion_title(tables, criterion_id, counts)
     nr = int(counts.loc[counts["value"] == cf.NOT_REPORTED, "n_forces"].sum())
+    m = tables["matrix"]
+    settled = m[(m["round"] == rid) & (m["criterion_id"] == criterion_id) & (m["resolution"] == "precedence")]
+    settled_note = (f" {len(settled)} force(s) settled between conflicting sources by source strength "
+                    f"({', '.join(_short_names(tables, settled['force_id']))}; see the conflicts table)."
+                    if len(settled) else "")
     subtitle = (f"Number of forces by coded value. {criterion_id} {info['label']}: {info['question']} "
-                f"{_round_title(tables, rid)}. Not reported for {nr} of {n} forces.")
+                f"{_round_title(tables, rid)}. Not reported for {nr} of {n} forces.{settled_note}")
     summary = "; ".join(f"{r.value_label}: {int(r.n_forces)}" + (f" ({r.forces})" if 0 < r.n_forces <= MAX_NAMES else "")
                         for r in counts.itertuples()) + "."
     src = source_note(tables, rid)
