@@ -126,3 +126,36 @@ def test_letter_with_no_recognisable_headings_names_the_file(mini_raw):
     with pytest.raises(InputError, match="no findings found") as exc:
         _tables(mini_raw)
     assert "suffolk_2014-09-03.txt" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+@pytest.mark.parametrize("state", ["hidden", "veryHidden"])
+@pytest.mark.parametrize("form", ["long", "wide"])
+def test_codes_on_a_hidden_sheet_are_rejected_like_hidden_rows(mini_raw, state, form):
+    """A visible sheet is used; every code on a hidden (or 'very hidden') sheet goes to rejects,
+    naming the sheet and how to include it; a hidden sheet without a header (a drop-down list)
+    is skipped as any notes sheet is."""
+    path = mini_raw / "test_round" / "coded" / "two_sheets.xlsx"
+    wb = openpyxl.Workbook()
+    vis = wb.active
+    vis.title = "Visible"
+    for r in ([["Force", "Criterion", "Value", "Source kind"], ["Suffolk", "A2", "no", "press_summary"]]):
+        vis.append(r)
+    old = wb.create_sheet("Old draft")
+    rows = ([["Force", "Criterion", "Value", "Source kind"], ["Kent", "A2", "yes", "press_summary"],
+             ["Kent", "F4", "limited", "press_summary"]] if form == "long"
+            else [WIDE_HEADER, ["Kent", "yes", "limited", "press_summary"]])
+    for r in rows:
+        old.append(r)
+    old.sheet_state = state
+    lists = wb.create_sheet("Lists")
+    for v in ("yes", "no", "limited"):
+        lists.append([v])
+    lists.sheet_state = "hidden"
+    wb.save(path)
+    t = _tables(mini_raw)
+    _kept(t)
+    assert not (t["findings"]["force_id"] == "kent").any()
+    rej = t["rejects"][t["rejects"]["file"].str.endswith("two_sheets.xlsx")]
+    assert len(rej) == 2
+    assert rej["reason"].str.contains("sheet 'Old draft' is hidden in Excel; unhide the sheet").all()
+    assert rej["location"].str.startswith("Old draft!").all()

@@ -124,3 +124,16 @@ def test_any_layout_and_spelling_gives_identical_tables(tmp_path_factory, layout
     if "reference" not in _BASE:
         _BASE["reference"] = got
     pd.testing.assert_frame_equal(got, _BASE["reference"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6),
+                          st.sampled_from(["=1+1", "+44 1603", "-2", "@SUM(A1)", "\tx", "\rx", "a=b"])),
+                max_size=30))
+def test_csv_formula_guard_column_equals_cell_by_cell(values):
+    """The vectorised guard used for every CSV column guards exactly the cells the one-cell rule
+    guards, whatever the text (empty, unicode, missing)."""
+    from analysis.io import neutralise_column, neutralise_formula
+    col = pd.Series(values, dtype="string")
+    expected = [pd.NA if v is None else neutralise_formula(v) for v in values]
+    assert neutralise_column(col).tolist() == expected

@@ -13,8 +13,8 @@ from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from . import safeyaml
 from .errors import InputError
 
 JUDGEMENTS = ("positive", "partial", "negative")
@@ -76,8 +76,8 @@ class Codebook:
             raise InputError(path, None, "codebook not found",
                              "copy the agreed codebook.yaml into data/raw/")
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))  # safe_load: never executes
-        except yaml.YAMLError as exc:
+            doc = safeyaml.safe_load(path.read_text(encoding="utf-8"))  # never executes anything
+        except safeyaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1}" if mark else None
             raise InputError(path, where, f"not valid YAML ({exc.__class__.__name__})",

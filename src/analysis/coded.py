@@ -309,9 +309,14 @@ class CodedLoader:
         label, score, why = self._conf(text.get("confidence"))
         if why:
             problems.append(why)
-        hidden = [c for c in row if c.hidden and c.value is not None]
-        if hidden and all(c.hidden for c in row if c.value is not None):
-            problems.append("row is hidden in Excel; unhide it to include it, or delete it")
+        if ctx["grid"].hidden:
+            # Treated like hidden rows: codes nobody can see in Excel are not used silently.
+            problems.append(f"sheet {ctx['grid'].name!r} is hidden in Excel; unhide the sheet to "
+                            "include its rows, or delete the sheet")
+        else:
+            hidden = [c for c in row if c.hidden and c.value is not None]
+            if hidden and all(c.hidden for c in row if c.value is not None):
+                problems.append("row is hidden in Excel; unhide it to include it, or delete it")
         huge = [c.ref for c in row if isinstance(c.value, str) and len(c.value) > MAX_CELL_CHARS]
         if huge:
             problems.append(f"cell(s) {', '.join(huge)} longer than {MAX_CELL_CHARS:,} characters; "

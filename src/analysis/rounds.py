@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from . import safeyaml
 from .errors import InputError
 
 KINDS = ("coded", "letters", "grades", "measures")
@@ -102,8 +102,8 @@ class Rounds:
                              "create data/raw/rounds.yaml with one entry per round")
         text = path.read_text(encoding="utf-8")
         try:
-            doc = yaml.safe_load(text)  # never yaml.load: nothing from input is executed
-        except yaml.YAMLError as exc:
+            doc = safeyaml.safe_load(text)  # nothing from input is executed
+        except safeyaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
                              "fix the YAML syntax (indentation, colons, quotes)") from exc

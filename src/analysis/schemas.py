@@ -7,8 +7,12 @@ lazily, so every problem is reported at once.
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import pandas as pd
 import pandera.pandas as pa
+from pandera.engines import pandas_engine
 
 from .codebook import JUDGEMENTS, JUDGEMENT_STATES
 from .sources import CONFIDENCE_LABELS, SOURCE_KINDS
@@ -168,19 +172,63 @@ def conform(table: str, df: pd.DataFrame, columns: list[tuple[str, str, str]] | 
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
 
 
-def schema(table: str, columns: list[tuple[str, str, str]] | None = None) -> pa.DataFrameSchema:
-    """Strict, ordered pandera schema from a column list (default: this module's COLUMNS)."""
+class _WholeColumnString(pandas_engine.STRING):
+    """pandera's string dtype, checked once per column rather than cell by cell.
+
+    pandera 0.35 answers a string-dtype check with one boolean per cell and then formats an
+    (empty) failure table for every passing column: 4x the cost of the rest of validation. A
+    column's dtype is one fact, so this asks the same question without the data; a column of
+    the wrong dtype still fails with pandera's usual WRONG_DATATYPE error. Stricter than
+    pandera on one point: an object column of Python strings is not accepted, because it would
+    be written to Parquet with another type."""
+
+    def check(self, pandera_dtype, data_container=None):
+        try:
+            return pandas_engine.Engine.dtype(pandera_dtype).type == self.type
+        except TypeError:
+            return False
+
+
+_STRING = _WholeColumnString(storage=pandas_engine.Engine.dtype(S).storage)
+
+
+@functools.cache
+def _load_pandera_checks() -> None:
+    """Load pandera's pandas check backend without Hypothesis, unless it is loaded already.
+
+    pandera imports its data-synthesis strategies (and with them Hypothesis, 0.3-0.4 s) the
+    first time a schema is validated, when Hypothesis happens to be installed (it is a test
+    tool here, not a dependency of the build). The build never synthesises data with pandera,
+    so the import is blocked while the backend loads; in a process that already imported
+    Hypothesis (the test suite) nothing changes."""
+    if "hypothesis" in sys.modules:
+        return
+    sys.modules["hypothesis"] = None  # makes `import hypothesis` raise ImportError
+    try:
+        import pandera.backends.pandas.builtin_checks  # noqa: F401
+    finally:
+        del sys.modules["hypothesis"]
+
+
+@functools.lru_cache(maxsize=256)
+def _schema(table: str, columns: tuple[tuple[str, str, str], ...]) -> pa.DataFrameSchema:
     cols = {}
-    for col, dtype, meaning in (columns or COLUMNS[table]):
+    for col, dtype, meaning in columns:
         checks = []
         if (table, col) in _ENUMS:
             checks.append(pa.Check.isin(list(_ENUMS[(table, col)])))
-        cols[col] = pa.Column(dtype, checks=checks, nullable=col not in _REQUIRED.get(table, ()),
-                              description=meaning)
+        cols[col] = pa.Column(_STRING if dtype == S else dtype, checks=checks,
+                              nullable=col not in _REQUIRED.get(table, ()), description=meaning)
     return pa.DataFrameSchema(cols, strict=True, ordered=True, name=table)
 
 
+def schema(table: str, columns: list[tuple[str, str, str]] | None = None) -> pa.DataFrameSchema:
+    """Strict, ordered pandera schema from a column list (default: this module's COLUMNS)."""
+    return _schema(table, tuple(tuple(c) for c in (columns or COLUMNS[table])))
+
+
 def validate(table: str, df: pd.DataFrame, columns=None) -> pd.DataFrame:
+    _load_pandera_checks()
     return schema(table, columns).validate(df, lazy=True)
 
 

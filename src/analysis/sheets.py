@@ -38,6 +38,7 @@ class Grid:
     rows: list[list[Cell]]
     row_numbers: list[int]
     merged_titles: list[str] = field(default_factory=list)
+    hidden: bool = False  # an Excel sheet that is hidden or 'very hidden'
 
     def row_ref(self, i: int) -> str:
         n = self.row_numbers[i]
@@ -132,7 +133,7 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
                                   r_idx in hidden_rows or col in hidden_cols))
             rows.append(cells)
             numbers.append(r_idx)
-        grids.append(Grid(ws.title, rows, numbers, merged_titles))
+        grids.append(Grid(ws.title, rows, numbers, merged_titles, hidden=ws.sheet_state != "visible"))
     return grids
 
 

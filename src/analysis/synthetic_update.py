@@ -116,6 +116,7 @@ def add_synthetic_update(raw: str | Path, matrix: pd.DataFrame, codebook, baseli
     synthetic_codes.csv`` plus an entry appended to ``<raw>/rounds.yaml``. Returns the CSV path."""
     import yaml
 
+    from . import safeyaml
     from .paths import RAW
 
     raw = Path(raw).resolve()
@@ -128,7 +129,7 @@ def add_synthetic_update(raw: str | Path, matrix: pd.DataFrame, codebook, baseli
     path = folder / "synthetic_codes.csv"
     codes.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
     reg = raw / "rounds.yaml"
-    doc = yaml.safe_load(reg.read_text(encoding="utf-8"))
+    doc = safeyaml.safe_load(reg.read_text(encoding="utf-8"))
     if any(r.get("id") == round_id for r in doc["rounds"]):
         raise InputError(reg, f"round {round_id}", "round already registered", "use another round_id")
     entry = yaml.safe_dump([round_entry(round_id, baseline_round)], sort_keys=False, allow_unicode=True)

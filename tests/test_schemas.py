@@ -1,0 +1,60 @@
+"""The processed-table schemas: they catch wrong dtypes, bad enum values and missing required
+values, and validating does not drag the test-only Hypothesis package into the build."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pandera.errors
+import pytest
+
+from analysis import schemas
+
+
+def _forces(n=2):
+    df = pd.DataFrame({
+        "force_id": [f"f{i}" for i in range(n)], "force_name": [f"Force {i}" for i in range(n)],
+        "short_name": [f"F{i}" for i in range(n)], "ons_code": ["E23000001"] * n,
+        "country": ["England"] * n, "hmi_2014": [pd.NA] * n, "hmic_region_2014": ["Eastern"] * n})
+    return schemas.conform("forces", df)
+
+
+def test_good_table_passes_and_is_returned_unchanged():
+    df = _forces()
+    pd.testing.assert_frame_equal(schemas.validate("forces", df), df)
+
+
+def test_text_column_of_the_wrong_dtype_fails_naming_the_column():
+    df = _forces().assign(short_name=[1, 2])  # numbers where text is expected
+    with pytest.raises(pandera.errors.SchemaErrors) as err:
+        schemas.validate("forces", df)
+    assert "short_name" in str(err.value) and "WRONG_DATATYPE" in str(err.value)
+
+
+def test_object_column_is_not_taken_for_text():
+    df = _forces().assign(force_name=pd.Series(["a", "b"], dtype=object))
+    with pytest.raises(pandera.errors.SchemaErrors, match="force_name"):
+        schemas.validate("forces", df)
+
+
+def test_required_value_missing_and_unknown_enum_value_are_both_reported():
+    m = schemas.conform("matrix", pd.DataFrame({
+        "round": ["r1"], "force_id": [pd.NA], "criterion_id": ["A2"], "status": ["maybe"]}))
+    with pytest.raises(pandera.errors.SchemaErrors) as err:
+        schemas.validate("matrix", m)
+    text = str(err.value)
+    assert "force_id" in text and "status" in text
+
+
+def test_schema_is_cached_per_column_list():
+    assert schemas.schema("forces") is schemas.schema("forces")
+    other = [c for c in schemas.COLUMNS["forces"]]
+    other[1] = ("force_name", "string", "a different meaning")
+    assert schemas.schema("forces", other) is not schemas.schema("forces")
+
+
+def test_validation_does_not_import_hypothesis_in_a_build_process():
+    code = ("import sys, analysis.schemas as s; s.validate('forces', s.empty('forces'));"
+            "print('hypothesis' in sys.modules); import hypothesis; print('importable')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "importable"]
