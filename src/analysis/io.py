@@ -85,7 +85,8 @@ def _csv_field_text(s: pd.Series):
     if pc.any(needs).as_py():
         quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
         text = pc.if_else(needs, quoted, text)
-    return pc.fill_null(text, "")
+    text = pc.fill_null(text, "")
+    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes | None:

@@ -15,6 +15,8 @@ from .codebook import CONTESTED, NOT_REPORTED, Codebook
 from .sources import describe_rank, precedence_key
 
 
+_MATRIX_ORDER = ["round", "force_id", "area", "criterion_id", "status", "value", "judgement", "n_sources",
+                 "n_values", "winning_source_kind", "winning_source_ref", "resolution", "synthetic"]
 _NEEDED = ("round", "force_id", "criterion_id", "value", "source_kind", "coder", "is_override", "source_ref",
            "confidence")
 
@@ -28,43 +30,56 @@ def resolve(findings: pd.DataFrame, forces: pd.DataFrame, codebook: Codebook,
     # whole findings table into dicts row by row was most of the cost at 100 rounds).
     f = findings[findings["criterion_id"].isin(framed)] if len(findings) else findings
     cols = {c: f[c].astype(object).where(f[c].notna(), None).tolist() for c in _NEEDED}
+    rank_memo: dict[tuple, tuple] = {}
     by_cell: dict[tuple, list[dict]] = {}
     for rec in (dict(zip(_NEEDED, vals)) for vals in zip(*(cols[c] for c in _NEEDED))):
-        rec["key"] = precedence_key(bool(rec["is_override"]), rec["source_kind"], rec["coder"])
+        rank = (bool(rec["is_override"]), rec["source_kind"], rec["coder"])
+        if rank not in rank_memo:
+            rank_memo[rank] = precedence_key(*rank)
+        rec["key"] = rank_memo[rank]
         by_cell.setdefault((rec["round"], rec["force_id"], rec["criterion_id"]), []).append(rec)
 
     areas = {cid: codebook[cid].area for cid in framed}
+    judgement_memo: dict[tuple, str] = {}
+
+    def judgement(cid: str, value: str) -> str:
+        if (cid, value) not in judgement_memo:
+            judgement_memo[(cid, value)] = codebook.judgement(cid, value)
+        return judgement_memo[(cid, value)]
+
+    # Rows as tuples in _MATRIX_ORDER (a list of dicts is slow to turn into a frame at 80k rows).
     matrix_rows, conflict_rows = [], []
+    add = matrix_rows.append
     for rnd in rounds:
         synth = synthetic.get(rnd, False)
         for fid in forces["force_id"]:
             for cid in framed:
                 cands = by_cell.get((rnd, fid, cid))
-                row = {"round": rnd, "force_id": fid, "area": areas[cid], "criterion_id": cid,
-                       "n_sources": len(cands) if cands else 0, "synthetic": synth}
+                area = areas[cid]
                 if not cands:
-                    matrix_rows.append({**row, "status": "not_reported", "value": NOT_REPORTED,
-                                        "judgement": NOT_REPORTED, "n_values": 0,
-                                        "resolution": "not_reported"})
+                    add((rnd, fid, area, cid, "not_reported", NOT_REPORTED, NOT_REPORTED, 0, 0, None, None,
+                         "not_reported", synth))
+                    continue
+                if len(cands) == 1:  # most cells: nothing to rank
+                    c = cands[0]
+                    add((rnd, fid, area, cid, "reported", c["value"], judgement(cid, c["value"]), 1, 1,
+                         c["source_kind"], c["source_ref"], "single", synth))
                     continue
                 keyed = sorted(cands, key=lambda c: (c["key"], c["source_ref"]))
                 best_key = keyed[0]["key"]
                 top = [c for c in keyed if c["key"] == best_key]
                 all_values = sorted({c["value"] for c in cands})
                 top_values = sorted({c["value"] for c in top})
-                row.update(n_values=len(all_values),
-                           winning_source_kind=top[0]["source_kind"],
-                           winning_source_ref=";".join(c["source_ref"] for c in top))
+                winning = (top[0]["source_kind"], ";".join(c["source_ref"] for c in top))
                 if len(top_values) == 1:
                     value = top_values[0]
-                    resolution = ("single" if len(cands) == 1 else
-                                  "agreement" if len(all_values) == 1 else "precedence")
-                    matrix_rows.append({**row, "status": "reported", "value": value,
-                                        "judgement": codebook.judgement(cid, value), "resolution": resolution})
+                    resolution = "agreement" if len(all_values) == 1 else "precedence"
+                    add((rnd, fid, area, cid, "reported", value, judgement(cid, value), len(cands),
+                         len(all_values), *winning, resolution, synth))
                 else:
                     value, resolution = CONTESTED, "contested"
-                    matrix_rows.append({**row, "status": "contested", "value": CONTESTED,
-                                        "judgement": CONTESTED, "resolution": resolution})
+                    add((rnd, fid, area, cid, "contested", CONTESTED, CONTESTED, len(cands),
+                         len(all_values), *winning, resolution, synth))
                 if len(all_values) > 1:
                     desc = " | ".join(
                         f"{c['value']} [{describe_rank(bool(c['is_override']), c['source_kind'], c['coder'])}, "
@@ -75,7 +90,7 @@ def resolve(findings: pd.DataFrame, forces: pd.DataFrame, codebook: Codebook,
                     conflict_rows.append({"round": rnd, "force_id": fid, "criterion_id": cid,
                                           "values": "|".join(all_values), "n_candidates": len(cands),
                                           "candidates": desc, "resolved_value": value, "resolution": how})
-    matrix = schemas.conform("matrix", pd.DataFrame(matrix_rows))
+    matrix = schemas.conform("matrix", pd.DataFrame.from_records(matrix_rows, columns=_MATRIX_ORDER))
     conflicts = (schemas.conform("conflicts", pd.DataFrame(conflict_rows)) if conflict_rows
                  else schemas.empty("conflicts"))
     return matrix, conflicts
