@@ -172,6 +172,19 @@ class CodedLoader:
         self._value_memo: dict[tuple, tuple[str | None, str | None]] = {}
         self._token_memo: dict = {}
         self._confidence_memo: dict[str | None, tuple] = {}
+        self._text_memo: dict[str, str | None] = {}
+
+    def _text(self, value) -> str | None:
+        """:func:`cell_text`, memoised for strings (force names, criteria, values, kinds and
+        links repeat on every row)."""
+        if type(value) is not str:
+            return cell_text(value)
+        memo = self._text_memo
+        if value not in memo:
+            if len(memo) > 200_000:  # evidence rarely repeats: keep the memo bounded
+                memo.clear()
+            memo[value] = cell_text(value)
+        return memo[value]
 
     def _try_force(self, name: str) -> str | None:
         if name not in self._force_memo:
@@ -309,22 +322,25 @@ class CodedLoader:
         label, score, why = self._conf(text.get("confidence"))
         if why:
             problems.append(why)
-        if ctx["grid"].hidden:
+        grid = ctx["grid"]
+        if grid.hidden:
             # Treated like hidden rows: codes nobody can see in Excel are not used silently.
-            problems.append(f"sheet {ctx['grid'].name!r} is hidden in Excel; unhide the sheet to "
+            problems.append(f"sheet {grid.name!r} is hidden in Excel; unhide the sheet to "
                             "include its rows, or delete the sheet")
-        else:
+        elif grid.any_hidden_cells:
             hidden = [c for c in row if c.hidden and c.value is not None]
             if hidden and all(c.hidden for c in row if c.value is not None):
                 problems.append("row is hidden in Excel; unhide it to include it, or delete it")
-        huge = [c.ref for c in row if isinstance(c.value, str) and len(c.value) > MAX_CELL_CHARS]
-        if huge:
-            problems.append(f"cell(s) {', '.join(huge)} longer than {MAX_CELL_CHARS:,} characters; "
-                            "shorten the evidence to the finding itself")
-        formulas = [c.ref for c in cells.values() if c.formula]
-        if formulas:
-            problems.append(f"formula in cell(s) {', '.join(formulas)} (formulas are never evaluated); "
-                            "type the value itself")
+        if grid.longest_text > MAX_CELL_CHARS:
+            huge = [c.ref for c in row if isinstance(c.value, str) and len(c.value) > MAX_CELL_CHARS]
+            if huge:
+                problems.append(f"cell(s) {', '.join(huge)} longer than {MAX_CELL_CHARS:,} characters; "
+                                "shorten the evidence to the finding itself")
+        if grid.any_formulas:
+            formulas = [c.ref for c in cells.values() if c.formula]
+            if formulas:
+                problems.append(f"formula in cell(s) {', '.join(formulas)} (formulas are never evaluated); "
+                                "type the value itself")
         if problems:
             self._reject(res, ctx, loc, "; ".join(problems), _raw_text(row))
             return None
@@ -368,7 +384,7 @@ class CodedLoader:
             fid = self._force(res, ctx, cells, row, loc)
             if fid is None:
                 continue
-            text = {k: cell_text(c.value) for k, c in cells.items()}
+            text = {k: self._text(c.value) for k, c in cells.items()}
             meta = self._meta(res, ctx, cells, loc, row, text)
             if meta is None:
                 continue

@@ -39,6 +39,10 @@ class Grid:
     row_numbers: list[int]
     merged_titles: list[str] = field(default_factory=list)
     hidden: bool = False  # an Excel sheet that is hidden or 'very hidden'
+    # Whole-sheet facts found while reading, so per-row checks can be skipped when they cannot fire
+    any_hidden_cells: bool = False
+    any_formulas: bool = False
+    longest_text: int = 0
 
     def row_ref(self, i: int) -> str:
         n = self.row_numbers[i]
@@ -67,16 +71,21 @@ def read_csv_grid(path: Path) -> Grid:
                          "save it as CSV UTF-8 from Excel")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     rows, numbers = [], []
+    longest = 0
     try:
         for rec in reader:
             line = reader.line_num
             ref = f"row {line}"
             rows.append([Cell(v if v and not v.isspace() else None, ref) for v in rec])
             numbers.append(line)
+            if rec:
+                longest = max(longest, max(map(len, rec)))
     except csv.Error as exc:
         raise InputError(path, f"line {reader.line_num}", f"CSV cannot be parsed ({exc})",
                          "check quotes in that line") from exc
-    return Grid(None, rows, numbers)
+    # a CSV has no hidden cells and no formulas (text such as '=1+1' stays text; it is guarded
+    # when written out)
+    return Grid(None, rows, numbers, longest_text=longest)
 
 
 def _delimiter(text: str) -> str:
@@ -133,7 +142,10 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
                                   r_idx in hidden_rows or col in hidden_cols))
             rows.append(cells)
             numbers.append(r_idx)
-        grids.append(Grid(ws.title, rows, numbers, merged_titles, hidden=ws.sheet_state != "visible"))
+        flat = [c for r in rows for c in r]
+        grids.append(Grid(ws.title, rows, numbers, merged_titles, hidden=ws.sheet_state != "visible",
+                          any_hidden_cells=any(c.hidden for c in flat), any_formulas=any(c.formula for c in flat),
+                          longest_text=max((len(c.value) for c in flat if isinstance(c.value, str)), default=0)))
     return grids
 
 
