@@ -237,7 +237,7 @@ def _reference_rules(codebook) -> Rules:
     import dataclasses
 
     slow = Rules.load(RULES_PATH, codebook)
-    slow._always = [(cr, dataclasses.replace(e, fast=(None,) * len(e.regexes)))
+    slow._always = [(cr, dataclasses.replace(e, fast_ok=(False,) * len(e.bodies)))
                     for cr in slow.criteria for e in cr.entries]
     slow._gate_re = None
     scanners = slow._multi.scanners
@@ -347,3 +347,64 @@ def test_cli_code_findings(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["x"], "words": ["y"]}).to_csv(bad, index=False)
     assert main(["code-findings", str(bad), "-o", str(out)]) == 1
+
+
+def test_factored_alternatives_keep_the_first_match():
+    """Alternatives that share first letters are grouped (a(?:b|c)) only where no alternative in
+    between could match at the same place: every search finds the same span as the plain '|' join."""
+    import random
+    import re
+
+    from analysis.coding import factored
+
+    assert factored(["ab", "ac", "d", "", "ae"]) == "a(?:b|c)|d||ae"
+    assert factored(["not all", "no", "not", r"n\w*"]) == r"n(?:o(?:t all||t)|\w*)"
+    rng = random.Random(3)
+    atoms = ["a", "b", "ab", "a b", "b?", r"\w*", "(?:a|b)", "[ab]", " ", "a+"]
+    texts = ["", "a", "ab", "aab", "a b", "ba ab", "abab b", "b a a", "bbb", " ab a"]
+    for _ in range(2000):
+        alts = ["".join(rng.choice(atoms) for _ in range(rng.randint(0, 3))) for _ in range(rng.randint(1, 6))]
+        plain, grouped = re.compile("|".join(alts)), re.compile(factored(alts))
+        for t in texts:
+            assert [m.span() for m in plain.finditer(t)] == [m.span() for m in grouped.finditer(t)], (alts, t)
+
+
+def test_rules_are_cached_per_file_and_modification(tmp_path, codebook):
+    """load_rules compiles a rules file once; an edited file is compiled again."""
+    import os
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(_rules_text(), encoding="utf-8")
+    first = load_rules(codebook, path)
+    assert load_rules(codebook, path) is first
+    path.write_text(_rules_text().replace("    - laptops?\n", "    - (laptop|notebook)s?\n"), encoding="utf-8")
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = load_rules(codebook, path)
+    assert second is not first
+    assert code_findings(pd.DataFrame({"finding_id": ["x"], "text": ["Officers have no notebooks on patrol."]}),
+                         codebook, rules=second)["value"].tolist() == ["none"]
+
+
+def test_a_bad_look_behind_is_still_reported_when_the_rules_are_read(tmp_path, codebook):
+    """Phrases are checked by parsing them when the rules are read (compiling waits until a
+    finding needs them); what only the compiler catches (a look-behind of varying width) is
+    still reported then, with where and how to fix."""
+    text = _rules_text()
+    bad = tmp_path / "rules.yaml"
+    bad.write_text(text.replace("    - laptops?\n", "    - '(?<=a\\w*)laptops?'\n", 1), encoding="utf-8")
+    with pytest.raises(InputError, match="not a valid pattern") as exc:
+        Rules.load(bad, codebook)
+    assert "Fix:" in str(exc.value)
+
+
+def test_topics_are_compiled_when_first_needed(codebook):
+    """Loading the rules compiles no topic pattern; coding a finding compiles only the topics
+    its words may bring up, and codes as the fully compiled rules do."""
+    rules = Rules.load(RULES_PATH, codebook)
+    entries = [e for cr in rules.criteria for e in cr.entries]
+    assert not any("fast" in e.__dict__ or "regexes" in e.__dict__ for e in entries)
+    text = "Officers rarely use their mobile devices to record crime on patrol."
+    got = rules.code_text(text)
+    compiled = [e for e in entries if "fast" in e.__dict__]
+    assert 0 < len(compiled) < len(entries) / 4
+    assert got == _reference_rules(codebook).code_text(text)

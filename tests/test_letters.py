@@ -350,3 +350,30 @@ def test_heading_variants(line, area):
     from analysis.letters import _heading_area
 
     assert _heading_area(line) == area
+
+
+def test_a_folder_is_the_letters_one_after_another_typed_once(tmp_path, resolver, test_resolver):
+    """parse_letters builds one table for the folder: the same rows, values and types as
+    parse_letter on each file in turn; an empty folder gives the empty typed table."""
+    from analysis.letters import _parse_folder
+
+    folder = tmp_path / "letters"
+    folder.mkdir()
+    text = SEED.read_text(encoding="utf-8")
+    (folder / "norfolk_2014-09-03.txt").write_text(text, encoding="utf-8")
+    (folder / "suffolk_2014-09-03.txt").write_text(
+        text.replace("Norfolk Constabulary", "Suffolk Constabulary").replace("Norfolk", "Suffolk"), encoding="utf-8")
+    metas, found = _parse_folder(folder, ROUND, resolver, ref_root=tmp_path)
+    one_by_one = [parse_letter(p, ROUND, resolver, ref_root=tmp_path) for p in sorted(folder.iterdir())]
+    expected = pd.concat([df for _, df in one_by_one], ignore_index=True)
+    pd.testing.assert_frame_equal(found, expected)
+    assert found["force_id"].unique().tolist() == ["norfolk", "suffolk"]
+    assert metas["n_findings"].tolist() == [len(df) for _, df in one_by_one]
+    assert metas["source_file"].tolist() == ["letters/norfolk_2014-09-03.txt", "letters/suffolk_2014-09-03.txt"]
+    for table, df in (("letter_findings", found), ("letters", metas)):
+        assert [str(t) for t in df.dtypes] == [t for _, t, _ in TABLE_COLUMNS[table]]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    metas0, found0 = _parse_folder(empty, ROUND, resolver)
+    assert len(found0) == 0 and len(metas0) == 0
+    assert found0.dtypes.tolist() == found.dtypes.tolist() and metas0.dtypes.tolist() == metas.dtypes.tolist()

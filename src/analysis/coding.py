@@ -11,11 +11,13 @@ judgement, confidence 0-1, rule, evidence). A finding no rule recognises gets on
 criterion, so it lands in the review list and nothing is dropped.
 
 Speed (the results are exactly those of running every pattern on every finding; tests guard it):
-every pattern is compiled once per rules file. A gate derived from the patterns themselves (the
-word starts every match must contain) finds, in one regex pass, the few topic entries that can
-match a finding; only those run. Cues, neutral phrases and word clause breaks are found in one
-shared pass (look-aheads at each word start). Identical texts are coded once per call. Measure
-with ``python benchmarks/coder_quality.py --speed``.
+the rules are read once per file and modification time (load_rules), parsed but not compiled; a
+topic's pattern is compiled when the first finding that may bring it up is coded. A gate derived
+from the patterns themselves (the word starts every match must contain) finds, in one regex pass,
+the few topic entries that can match a finding; only those run. Cues, neutral phrases and word
+clause breaks are found in one shared pass (look-aheads at each word start). Alternatives that
+share first letters are grouped so fewer are tried at each word (see factored). Identical texts
+are coded once per call. Measure with ``python benchmarks/coder_quality.py --speed``.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from . import safeyaml
 from .codebook import Codebook
 from .errors import InputError
 
@@ -158,8 +160,42 @@ def bucketed(patterns: list[str]) -> str:
     parts = []
     for ch, tails in buckets.items():
         esc = re.escape(ch)
-        parts.append(esc + (f"(?:{'|'.join(tails)})" if len(tails) > 1 else tails[0]))
+        parts.append(esc + (f"(?:{factored(tails)})" if len(tails) > 1 else tails[0]))
     return "|".join(parts + rest)
+
+
+def factored(alts: list[str]) -> str:
+    """``'|'.join(alts)`` with neighbouring alternatives that start with the same literal
+    character sharing it: ['ab', 'ac', 'd', '', 'ae'] -> 'a(?:b|c)|d||ae'. The first alternative
+    that matches is the same as before: two alternatives are only brought together when no
+    alternative between them could match where they do (one that does not start with a plain
+    character, or is empty, keeps its place), and alternatives starting with different
+    characters never match at the same place. Fewer alternatives are tried at each word."""
+    return "|".join(_factored(alts))
+
+
+def _factored(alts: list[str]) -> list[str]:
+    """The alternatives of :func:`factored` (each ``alts`` item has no top-level '|')."""
+    out: list[str] = []
+    run: dict[str, list[str]] = {}
+
+    def flush() -> None:
+        for ch, tails in run.items():
+            if len(tails) == 1:
+                out.append(re.escape(ch) + tails[0])
+                continue
+            inner = _factored(tails)
+            out.append(re.escape(ch) + (inner[0] if len(inner) == 1 else f"(?:{'|'.join(inner)})"))
+        run.clear()
+
+    for a in alts:
+        if literal_led(a):
+            run.setdefault(a[0], []).append(a[1:])
+        else:
+            flush()
+            out.append(a)
+    flush()
+    return out
 
 
 def trie_regex(words) -> str:
@@ -207,9 +243,13 @@ class _Scanner:
         self._ordered = ordered
         self.body = body = bucketed([p for _, p in ordered])
         self.word = word
-        lead, tail = (r"(?<!\w)", r"(?!\w)") if word else ("", "")
-        self.rx = re.compile(f"{lead}(?:{body}){tail}")
         self._memo: dict[str, str] = {}
+
+    @functools.cached_property
+    def rx(self) -> re.Pattern:
+        """The scanner on its own (compiled when first needed; the shared pass uses ``body``)."""
+        lead, tail = (r"(?<!\w)", r"(?!\w)") if self.word else ("", "")
+        return re.compile(f"{lead}(?:{self.body}){tail}")
 
     @functools.cached_property
     def labelled(self) -> list[tuple[str, re.Pattern]]:
@@ -349,13 +389,13 @@ def _may_match_nul(tree) -> bool:
     return walk(tree)
 
 
-def _fast_word_regex(body: str, tree) -> re.Pattern | None:
-    """``[^\\w](?:body)``: run with finditer on the text with a leading space, it gives the same
-    spans as :func:`word_matches` (offset by the lead character) in one call - provided a match
-    cannot begin or end with a non-word character or look around itself (else None)."""
-    if tree is None or _edge_may_be_nonword(tree) or _has_lookaround(tree):
-        return None
-    return re.compile(r"[^\w](?:" + body + ")")
+def _fast_ok(tree) -> bool:
+    """May the phrase (parsed: ``tree``) be searched as ``[^\\w](?:phrase)``? Run with finditer
+    on the text with a leading space, that gives the same spans as :func:`word_matches` (offset
+    by the lead character) in one call - provided a match cannot begin or end with a non-word
+    character or look around itself. (The regrouped form of the phrase that is compiled matches
+    the same strings, so the phrase as written decides.)"""
+    return not (tree is None or _edge_may_be_nonword(tree) or _has_lookaround(tree))
 
 
 def _has_lookaround(tree) -> bool:
@@ -537,12 +577,26 @@ def _rarity_in(reference: str):
     return rarity
 
 
+_FEW_ALTERNATIVES = 5  # see _Entry.fast (measured: 2-2.5x quicker with 1 alternative, about even at 6-7)
+
+
 @dataclass(frozen=True)
 class _Entry:
     bodies: tuple[str, ...]           # one phrase, or several (all within `within` chars)
     within: int
-    fast: tuple                       # per phrase: '[^\w](?:phrase)' for the spaced text, or None
     needs: tuple[frozenset, ...]      # every match holds one string of each set, rarest set first
+    fast_ok: tuple[bool, ...]         # per phrase: may it be searched as '[^\w](?:phrase)'?
+
+    # Compiling is deferred to the first finding that needs the entry: a round's letters usually
+    # bring up a fraction of the topics, and compiling every pattern was most of loading the rules.
+    @functools.cached_property
+    def fast(self) -> tuple:
+        r"""Per phrase: '[^\w](?:phrase)' for the spaced text (see _fast_ok), or None: search
+        the phrase itself and keep the matches at word starts (word_matches). That is quicker
+        for a phrase of a few alternatives: the engine jumps to its first letters, where the
+        '[^\w]' form tests every character. Both find the same spans."""
+        return tuple(re.compile(r"[^\w](?:" + b + ")") if ok and len(_split_top(b)) > _FEW_ALTERNATIVES else None
+                     for b, ok in zip(self.bodies, self.fast_ok))
 
     @functools.cached_property
     def regexes(self) -> tuple[re.Pattern, ...]:
@@ -600,8 +654,10 @@ class Rules:
                 for k in gate_set:
                     by_key.setdefault(k, []).append((rank, cr, e, tuple(tuple(o) for o in others)))
         # A word starting with key K also starts with every key that is a prefix of K.
-        self._gate_entries = {k: [x for p, xs in by_key.items() if k.startswith(p) for x in xs] for k in by_key}
+        # (Order within a list does not matter: candidates are put in rules order.)
+        self._gate_entries = {k: [x for i in range(1, len(k) + 1) for x in by_key.get(k[:i], ())] for k in by_key}
         self._gate_re = re.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
+        self._gate_memo: dict[frozenset, tuple] = {}  # gate words found -> entries to check
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
         self._has_passing = any(cr.passing is not None for cr in criteria)
         # One pass finds the cues, the neutral phrases and the word clause breaks (see _MultiScan).
@@ -620,8 +676,8 @@ class Rules:
                              "src/analysis/rules/coding_rules.yaml)")
         raw = path.read_text(encoding="utf-8")
         try:
-            doc = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
+            doc = safeyaml.safe_load(raw)  # libyaml's safe loader when installed: same values, faster
+        except safeyaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
                              "fix the YAML syntax; quote phrases that start with , ; : { or contain "
@@ -658,6 +714,14 @@ class Rules:
         for name, items in (doc.get("synonyms") or {}).items():
             synonyms[str(name)] = "(?:" + "|".join(as_list(items, f"synonyms.{name}")) + ")"
 
+        trees: dict[str, object] = {}
+
+        def tree(body: str):
+            """The parsed form of a phrase body (None if it cannot be parsed), parsed once."""
+            if body not in trees:
+                trees[body] = _parse(body)
+            return trees[body]
+
         def phrase(p: str, key: str) -> str:
             """Synonyms expanded, lower-cased, checked; the regex body."""
             def rep(m):
@@ -667,15 +731,20 @@ class Rules:
                                      f"define it under 'synonyms:' (known: {sorted(synonyms)})")
                 return synonyms[name]
             body = lower_pattern(re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", rep, p))
-            try:
-                re.compile(body)
-            except re.error as exc:
-                raise InputError(source, where(key, p), f"phrase {p!r} is not a valid pattern ({exc})",
-                                 "check brackets and backslashes; see the syntax notes at the top") from exc
+            out = _non_capturing(body)
+            # Parsing finds every syntax error; only look-behinds are checked further by the
+            # compiler. The parsed form is kept for the gate (see tree()); full compiling
+            # waits until a finding needs the phrase.
+            if tree(out) is None or "(?<" in body:
+                try:
+                    re.compile(body)
+                except re.error as exc:
+                    raise InputError(source, where(key, p), f"phrase {p!r} is not a valid pattern ({exc})",
+                                     "check brackets and backslashes; see the syntax notes at the top") from exc
             if "(?P<" in body:
                 raise InputError(source, where(key, p), f"phrase {p!r} uses a named group",
                                  "use (?:...) instead of (?P<name>...)")
-            return _non_capturing(body)
+            return out
 
         def passing_regex(items: list[str], key: str) -> re.Pattern | None:
             """Phrases that end right where a topic starts (the topic is only the means or the
@@ -753,20 +822,20 @@ class Rules:
                     if not atoms:
                         raise InputError(source, where(k), "an 'all:' topic needs phrases", "list them")
                     bodies = [bucketed([a]) for a in atoms]
-                    trees = [_parse(b) for b in bodies]
+                    parsed = [tree(a) for a in atoms]
                     # the gate words come from the phrases as written (regrouping by first letter
                     # would hide words that all alternatives share)
-                    needs = _minimal_sets([n for a in atoms for n in _required_sets(_parse(a), rarity)])
+                    needs = _minimal_sets([n for tr in parsed for n in _required_sets(tr, rarity)])
                     entries.append(_Entry(tuple(bodies), int(t.get("within", 120)),
-                                          tuple(_fast_word_regex(b, tr) for b, tr in zip(bodies, trees)),
-                                          tuple(sorted(needs, key=lambda n: (rarity(n), sorted(n))))))
+                                          tuple(sorted(needs, key=lambda n: (rarity(n), sorted(n)))),
+                                          tuple(_fast_ok(tr) for tr in parsed)))
                 else:
                     body = phrase(as_list(t, k)[0], k)
-                    b = bucketed([body])
-                    tree = _parse(b)
-                    entries.append(_Entry((b,), 0, (_fast_word_regex(b, tree),),
-                                          tuple(sorted(_required_sets(_parse(body), rarity),
-                                                       key=lambda n: (rarity(n), sorted(n))))))
+                    tr = tree(body)
+                    entries.append(_Entry((bucketed([body]),), 0,
+                                          tuple(sorted(_required_sets(tr, rarity),
+                                                       key=lambda n: (rarity(n), sorted(n)))),
+                                          (_fast_ok(tr),)))
             values = spec["values"]
             if not isinstance(values, dict):
                 raise InputError(source, where(key + ".values"), "values must map cue classes to values",
@@ -872,35 +941,51 @@ class Rules:
         return [r[1:] for r in out]
 
     # ----- steps ------------------------------------------------------------------------------
-    def _hits(self, low: str, t: str, spaced: str | None = None) -> list[tuple[_CriterionRule, tuple]]:
-        spaced = spaced if spaced is not None else " " + low
-        active = list(self._always)
-        if self._gate_re is not None:
+    def _candidates(self, keys: frozenset) -> tuple:
+        """(criterion, entry, other needs) of the entries the gate words ``keys`` let through, in
+        rules order (memoised: the same few gate words come back again and again)."""
+        memo = self._gate_memo
+        found = memo.get(keys)
+        if found is None:
             gate, cand = self._gate_entries, {}
-            for key in set(self._gate_re.findall(spaced)):
+            for key in keys:
                 for x in gate[key]:
                     cand[x[0]] = x
-            for rank in sorted(cand):
-                _, cr, e, others = cand[rank]
-                for need in others:      # one string of every other set must occur too
-                    for k in need:
-                        if k in low:
+            found = tuple((cr, e, others) for _, cr, e, others in (cand[r] for r in sorted(cand)))
+            if len(memo) >= 4096:
+                memo.clear()
+            memo[keys] = found
+        return found
+
+    def _hits(self, low: str, t: str, spaced: str | None = None) -> list[tuple[_CriterionRule, tuple]]:
+        """Topic matches [(criterion, spans)] in rules order."""
+        spaced = spaced if spaced is not None else " " + low
+        active = self._always
+        if self._gate_re is not None:
+            keys = self._gate_re.findall(spaced)
+            if keys:
+                active = list(active)
+                for cr, e, others in self._candidates(frozenset(keys)):
+                    for need in others:      # one string of every other set must occur too
+                        for k in need:
+                            if k in low:
+                                break
+                        else:
                             break
                     else:
-                        break
-                else:
-                    active.append((cr, e))
+                        active.append((cr, e))
         hits = []
         for cr, e in active:
-            if len(e.fast) == 1:
-                fast = e.fast[0]
+            fasts = e.fast
+            if len(fasts) == 1:
+                fast = fasts[0]
                 if fast is not None:
                     hits += [(cr, ((m.start(), m.end() - 1),)) for m in fast.finditer(spaced)]
                 else:
                     hits += [(cr, (sp,)) for sp in word_matches(e.regexes[0], low)]
                 continue
             found = []
-            for j, fast in enumerate(e.fast):
+            for j, fast in enumerate(fasts):
                 if fast is not None:
                     spans = [(m.start(), m.end() - 1) for m in fast.finditer(spaced)]
                 else:
@@ -925,8 +1010,9 @@ class Rules:
                 if best:
                     hits.append((cr, best[1]))
         # keep criterion order stable (rules order) whatever order the gate found them in
-        order = self._order
-        hits.sort(key=lambda h: (order[h[0].cid], h[1]))
+        if len(hits) > 1:
+            order = self._order
+            hits.sort(key=lambda h: (order[h[0].cid], h[1]))
         return hits
 
     def _drop_passing(self, hits, low: str, clauses) -> list:
@@ -1224,25 +1310,23 @@ def code_findings(findings: pd.DataFrame, codebook: Codebook,
     texts = findings["text"].tolist()
     areas = findings["area"].tolist() if "area" in findings.columns else [None] * len(ids)
     memo: dict = {}
-    cols: dict[str, list] = {c: [] for c in OUTPUT_COLUMNS}
+    rows: list[tuple] = []  # one per code, in OUTPUT_COLUMNS order
+    code_text = rules.code_text
     for fid, text, area in zip(ids, texts, areas):
         area = area if isinstance(area, str) and area else None
         if not isinstance(text, str) or not text.strip():
-            codes = []
+            codes = None
         else:
             key = (text, area)
             codes = memo.get(key)
             if codes is None:
-                codes = memo[key] = rules.code_text(text, area)
-        if not codes:
-            for c, v in zip(OUTPUT_COLUMNS, (fid, None, None, None, 0.0, UNCODED_RULE, None)):
-                cols[c].append(v)
-            continue
-        for code in codes:
-            cols["finding_id"].append(fid)
-            for c, v in zip(OUTPUT_COLUMNS[1:], code):
-                cols[c].append(v)
-    return pd.DataFrame({c: pd.array(cols[c], dtype=OUTPUT_DTYPES[c]) for c in OUTPUT_COLUMNS})
+                codes = memo[key] = code_text(text, area)
+        if codes:
+            rows += [(fid, *code) for code in codes]
+        else:
+            rows.append((fid, None, None, None, 0.0, UNCODED_RULE, None))
+    cols = [list(col) for col in zip(*rows)] if rows else [[] for _ in OUTPUT_COLUMNS]
+    return pd.DataFrame({c: pd.array(v, dtype=OUTPUT_DTYPES[c]) for c, v in zip(OUTPUT_COLUMNS, cols)})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -427,9 +427,8 @@ def _findings(lines: list[tuple[str, str]], path: Path) -> list[dict]:
 # Public API
 # ---------------------------------------------------------------------------------------------
 def _frame(table: str, records: list[dict]) -> pd.DataFrame:
-    cols = TABLE_COLUMNS[table]
-    df = pd.DataFrame.from_records(records, columns=[c for c, _, _ in cols])
-    return df.astype({c: t for c, t, _ in cols})
+    """The typed table from records (built column by column, each cast once)."""
+    return pd.DataFrame({c: pd.array([r.get(c) for r in records], dtype=t) for c, t, _ in TABLE_COLUMNS[table]})
 
 
 def _rel(path: Path, root: Path | None) -> str:
@@ -445,6 +444,14 @@ def parse_letter(path: str | Path, round_id: str, resolver: ForceResolver,
                  ref_root: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     """(metadata, findings) of one letter. ``ref_root``: folder that source_file is relative to
     (default: just the file name)."""
+    meta, records = _letter_records(path, round_id, resolver, ref_root)
+    return meta, _frame("letter_findings", records)
+
+
+def _letter_records(path: str | Path, round_id: str, resolver: ForceResolver,
+                    ref_root: str | Path | None = None) -> tuple[dict, list[dict]]:
+    """(metadata, finding records) of one letter: :func:`parse_letter` before the table is
+    built (a folder's letters are collected and typed once, which was most of parsing)."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "letter not found", "check the path")
@@ -459,7 +466,7 @@ def parse_letter(path: str | Path, round_id: str, resolver: ForceResolver,
         "source_ref": f"{source}:{it['loc']}",
     } for n, it in enumerate(items, start=1)]
     meta = {**meta, "source_file": source, "n_findings": len(records), "round": round_id}
-    return meta, _frame("letter_findings", records)
+    return meta, records
 
 
 def letter_files(folder: str | Path) -> list[Path]:
@@ -471,18 +478,17 @@ def letter_files(folder: str | Path) -> list[Path]:
 
 
 def _parse_folder(folder, round_id, resolver, ref_root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    metas, frames, seen = [], [], {}
+    metas, records, seen = [], [], {}
     for path in letter_files(folder):
-        meta, df = parse_letter(path, round_id, resolver, ref_root)
+        meta, recs = _letter_records(path, round_id, resolver, ref_root)
         if meta["force_id"] in seen:
             raise InputError(path, None, f"a second letter for {meta['force_id']!r} in this round "
                              f"(the first is {seen[meta['force_id']]})",
                              "keep one letter per force per round; put a later letter in its own round")
         seen[meta["force_id"]] = path.name
         metas.append(meta)
-        frames.append(df)
-    findings = pd.concat(frames, ignore_index=True) if frames else _frame("letter_findings", [])
-    return _frame("letters", metas), findings
+        records += recs
+    return _frame("letters", metas), _frame("letter_findings", records)
 
 
 def parse_letters(folder: str | Path, round_id: str, resolver: ForceResolver,
