@@ -38,6 +38,7 @@ import pandas as pd
 from . import schemas
 from .codebook import Codebook
 from .coded import CodedLoader, FileResult, findings_frame
+from .draft_cache import DraftCache
 from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
@@ -94,8 +95,10 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(("~$", ".")))
 
 
-def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
-    """All processed tables, validated, in memory."""
+def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
+                 cache: DraftCache | None = None) -> dict[str, pd.DataFrame]:
+    """All processed tables, validated, in memory. ``cache``: drafted letters to reuse (see
+    :mod:`analysis.draft_cache`); None drafts every letter afresh."""
     paths, codebook, resolver, rounds = inputs.paths, inputs.codebook, inputs.resolver, inputs.rounds
     loader = CodedLoader(codebook, resolver, paths.raw)
     findings, rejects, suppress, grades, measures, recon = [], [], [], [], [], []
@@ -118,7 +121,16 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print) -> dict[str
             if letters is None:
                 raise InputError(rdir / "letters", None, "letters found but the letters module is missing",
                                  "install the full package")
-            out = letters.draft_findings(rdir / "letters", rnd.id, codebook, resolver, paths.raw)
+            key = out = None
+            if cache is not None:
+                key = cache.key(letter_files, rnd.id, [paths.codebook, paths.forces, paths.force_aliases])
+                out = cache.get(key)
+            if out is None:
+                out = letters.draft_findings(rdir / "letters", rnd.id, codebook, resolver, paths.raw)
+                if cache is not None:
+                    cache.put(key, out)
+            else:
+                log(f"  {rnd.id}: {len(letter_files)} letter(s) unchanged since the last build: drafts reused")
             drafts = out["findings"].assign(synthetic=rnd.synthetic)
             findings.extend(drafts.to_dict("records"))
             for name in ("letters", "letter_findings", "draft_codes"):
@@ -499,19 +511,22 @@ def _run_parallel(tasks, staged: Paths, drop: tuple[str, ...], allow_embargoed: 
 
 def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool = False,
           allow_embargoed: bool = False, notebooks: bool = True,
-          log: Callable[[str], None] = print, jobs: int | None = None) -> BuildResult:
+          log: Callable[[str], None] = print, jobs: int | None = None, use_cache: bool = True) -> BuildResult:
     start = time.perf_counter()
     paths = paths or Paths()
     log(f"[1/4] reading {paths.raw}")
     inputs = load_inputs(paths)
     log(f"[2/4] loading {len(inputs.rounds.ids)} round(s): {', '.join(inputs.rounds.ids)}")
-    tables = build_tables(inputs, log=log)
+    cache = DraftCache(cache_dir(paths)) if use_cache else None
+    tables = build_tables(inputs, log=log, cache=cache)
     print_reconciliation(tables, log)
     if strict and len(tables["rejects"]):
         raise InputError(paths.raw, None, f"{len(tables['rejects'])} input record(s) rejected (--strict)",
                          "see data/processed/rejects.csv for each file, row/cell and reason")
     log(f"[3/4] writing {len(tables)} tables to {paths.processed}")
     write_tables(tables, paths.processed)
+    if cache is not None:
+        cache.prune()
     reports: list[Path] = []
     if not tables_only:
         log(f"[4/4] reports to {paths.reports}")
@@ -521,6 +536,12 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     secs = time.perf_counter() - start
     log(f"done in {secs:.1f}s")
     return BuildResult(tables, paths.processed, reports, secs)
+
+
+def cache_dir(paths: Paths) -> Path:
+    """Where drafted letters are kept between builds: beside the processed folder, hidden
+    (``data/.processed.cache`` by default; git-ignored; safe to delete)."""
+    return paths.processed.parent / f".{paths.processed.name}.cache"
 
 
 def print_reconciliation(tables: dict[str, pd.DataFrame], log: Callable[[str], None]) -> None:
@@ -554,10 +575,13 @@ def register(sub) -> None:
                    help=f"processes for charts, workbook and notebooks (default: ${JOBS_ENV} or the "
                         "CPU count, at most 4; 1 = all in this process)")
 
+    p.add_argument("--no-cache", action="store_true",
+                   help="draft every letter afresh instead of reusing the drafts of unchanged letters")
+
     def run(args) -> int:
         build(paths_from_args(args), tables_only=args.tables_only, strict=args.strict,
               allow_embargoed=args.allow_embargoed, notebooks=not args.no_notebooks,
-              log=lambda s: print(s, flush=True), jobs=args.jobs)
+              log=lambda s: print(s, flush=True), jobs=args.jobs, use_cache=not args.no_cache)
         return 0
 
     p.set_defaults(func=run)
