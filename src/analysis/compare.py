@@ -34,7 +34,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import schemas
 from .codebook import CONTESTED, NOT_REPORTED
 from .errors import InputError
 from .grades_map import GRADE_ORDER, check_grades, load_mapping, map_path, mapped_rows
@@ -146,10 +145,14 @@ TABLE_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
 
 def conform(table: str, df: pd.DataFrame) -> pd.DataFrame:
     """Exactly ``TABLE_COLUMNS[table]``, in order and typed."""
+    from . import schemas  # (pandera: imported when a table is made, not by a notebook that reads them)
+
     return schemas.conform(table, df, TABLE_COLUMNS[table])
 
 
 def empty(table: str) -> pd.DataFrame:
+    from . import schemas
+
     return schemas.empty(table, TABLE_COLUMNS[table])
 
 
@@ -194,27 +197,176 @@ def _areas(codebook, matrix: pd.DataFrame) -> dict[str, str]:
     return dict(zip(matrix["criterion_id"], matrix["area"]))
 
 
-def _cells(matrix: pd.DataFrame, rid: str) -> dict[tuple[str, str], dict]:
-    sub = matrix[matrix["round"] == rid]
-    return {(r["force_id"], r["criterion_id"]): r for r in sub.to_dict("records")}
+def _forces(matrix: pd.DataFrame, forces) -> list[str]:
+    return list(forces) if forces is not None else sorted(matrix["force_id"].dropna().unique())
 
 
 _SILENT = {"status": "not_reported", "value": NOT_REPORTED, "judgement": NOT_REPORTED,
            "winning_source_ref": pd.NA}
+# Codes used by the vectorised comparison: basis = index into BASES, change = into CHANGE_TYPES.
+_CODED, _FORCE_NC, _CRIT_NC, _CELL_NC, _FULL_ABSENT = range(len(BASES))
+_CH = {c: i for i, c in enumerate(CHANGE_TYPES)}
+_ST_NR, _ST_CONTESTED, _ST_BLANK = 1, 2, 4  # status codes: reported 0, ..., other text 3, blank 4
 
 
-def _coverage_sets(matrix: pd.DataFrame, findings: pd.DataFrame | None, rid: str) -> tuple[set, set]:
-    """(forces with any code in the round, criteria coded for any force in the round)."""
-    sub = matrix[(matrix["round"] == rid) & (matrix["status"] != "not_reported")]
-    forces = set(sub["force_id"])
-    crits = set(sub["criterion_id"])
-    if findings is not None and len(findings):
-        fsub = findings[findings["round"] == rid]
-        forces |= set(fsub["force_id"])  # P0/A0/F0 codes show the force's evidence was read
-    return forces, crits
+def _as_list(df: pd.DataFrame, col: str) -> list:
+    """A column as a plain list (missing values stay pd.NA); all-NA when the column is absent."""
+    return df[col].tolist() if col in df.columns else [pd.NA] * len(df)
+
+
+class _Grid:
+    """Every force x framed criterion (force-major, ``keys``) of every round, read from the
+    matrix once for all the comparisons drawn from it.
+
+    A round's cells are matrix row numbers, one per key; a cell the round does not have points
+    at one extra *silent* row (not_reported, no source). Status, judgement rank and value are
+    held as numbers per row, so the rules run on whole arrays (the same rules as
+    :func:`_basis` and :func:`classify`), and the output columns are taken from the matrix
+    columns by row number. Effective states are cached per round, so a baseline that many
+    rounds update is carried forward once."""
+
+    def __init__(self, matrix: pd.DataFrame, findings: pd.DataFrame | None, rounds, framed: list[str],
+                 forces: list[str], areas: dict[str, str]):
+        import numpy as np
+
+        n = len(matrix)
+        self.silent = n
+        self.forces, self.framed = list(forces), list(framed)
+        self.keys = [(f, c) for f in self.forces for c in self.framed]
+        self._k = len(self.keys)
+        # The matrix columns a comparison shows, the silent row appended. (The take makes each
+        # column one piece: a column in pieces would be joined anew on every take.)
+        self.cols = {}
+        for col, silent in _SILENT.items():
+            values = matrix[col].astype(S) if col in matrix.columns else pd.Series(pd.NA, index=matrix.index, dtype=S)
+            joined = pd.concat([values, pd.Series([silent], dtype=S)], ignore_index=True)
+            self.cols[col] = joined.array.take(np.arange(n + 1))
+        st = self.cols["status"]
+        is_ = [(st == v).to_numpy(bool, na_value=False) for v in ("reported", "not_reported", "contested")]
+        self.st = np.select(is_ + [st.isna()], [0, _ST_NR, _ST_CONTESTED, _ST_BLANK], 3)
+        self.rank = pd.Series(self.cols["judgement"]).map(JUDGEMENT_RANK).fillna(-1).to_numpy().astype(np.int64)
+        self.vcode = pd.factorize(self.cols["value"])[0]  # equal values, equal codes; blank -1
+
+        # Rounds, forces and criteria as numbers (-1: not one of them).
+        has_findings = findings is not None and len(findings) > 0
+        names = list(dict.fromkeys([*rounds.ids, *matrix["round"].dropna().unique(),
+                                    *(findings["round"].dropna().unique() if has_findings else [])]))
+        self.round_no = {r: i for i, r in enumerate(names)}
+        self.round_names = pd.array(names, dtype=S)
+        uf, uc = list(dict.fromkeys(self.forces)), list(dict.fromkeys(self.framed))
+        nf, nc = len(uf), len(uc)
+
+        def codes(df, col, values):
+            return pd.Index(pd.array(values, dtype=S)).get_indexer(df[col].astype(S))
+
+        r, f, c = codes(matrix, "round", names), codes(matrix, "force_id", uf), codes(matrix, "criterion_id", uc)
+        # pos[round, force * nc + criterion] = the row of that cell (a cell given twice: the later
+        # row, as reading the rows in order would give), else the silent row
+        ok = (r >= 0) & (f >= 0) & (c >= 0)
+        pos = np.full((len(names), nf * nc), -1, dtype=np.int64)
+        np.maximum.at(pos, (r[ok], (f * nc + c)[ok]), np.arange(n)[ok])
+        pos[pos < 0] = n
+        self.key_force = np.array([uf.index(f_) for f_, _ in self.keys], dtype=np.int64)
+        self.key_crit = np.array([uc.index(c_) for _, c_ in self.keys], dtype=np.int64)
+        self.pos = pos[:, self.key_force * nc + self.key_crit]
+        # Forces with any code in a round (a reported or contested cell, or any finding at all:
+        # P0/A0/F0 codes show the force's evidence was read); criteria coded for any force.
+        coded = (self.st[:n] != _ST_NR) & (self.st[:n] != _ST_BLANK) & (r >= 0)
+        self.fcov = np.zeros((len(names), nf), dtype=bool)
+        self.ccov = np.zeros((len(names), nc), dtype=bool)
+        self.fcov[r[coded & (f >= 0)], f[coded & (f >= 0)]] = True
+        self.ccov[r[coded & (c >= 0)], c[coded & (c >= 0)]] = True
+        if has_findings:
+            fr, ff = codes(findings, "round", names), codes(findings, "force_id", uf)
+            self.fcov[fr[(fr >= 0) & (ff >= 0)], ff[(fr >= 0) & (ff >= 0)]] = True
+        self.key_cols = {"force_id": pd.array([f_ for f_, _ in self.keys], dtype=S),
+                         "criterion_id": pd.array([c_ for _, c_ in self.keys], dtype=S),
+                         "area": pd.array([areas[c_] for _, c_ in self.keys], dtype=S)}
+        self.change_names, self.basis_names = pd.array(CHANGE_TYPES, dtype=S), pd.array(BASES, dtype=S)
+        self._states: dict[str, tuple] = {}
+
+    def basis(self, rid: str, full: bool):
+        """(row of each key's cell in round ``rid``, basis code per key): see :func:`_basis`."""
+        import numpy as np
+
+        i = self.round_no[rid]  # every round of rounds.yaml has a number, with or without cells
+        pos, f_in, c_in = self.pos[i], self.fcov[i][self.key_force], self.ccov[i][self.key_crit]
+        code = np.where(self.st[pos] != _ST_NR, _CODED,
+                        np.where(~f_in, _FORCE_NC, np.where(~c_in, _CRIT_NC, _FULL_ABSENT if full else _CELL_NC)))
+        return pos, code
+
+    def state(self, rounds, round_id: str, full_coverage: dict[str, bool] | None = None):
+        """(row of each key's effective cell, number of the round it comes from) as of
+        ``round_id``: the round's own cell where it revisits, else the state of the round it
+        updates (recursively)."""
+        import numpy as np
+
+        if full_coverage is None and round_id in self._states:
+            return self._states[round_id]
+        chain = ancestry(rounds, round_id)
+        full = (full_coverage or {}).get(round_id, coverage(rounds[round_id]) == "full")
+        pos, code = self.basis(round_id, full)
+        if len(chain) == 1:
+            out = pos, np.full(len(pos), self.round_no[round_id], dtype=np.int64)
+        else:
+            before, src = self.state(rounds, chain[1], full_coverage)
+            take = (code == _CODED) | (code == _FULL_ABSENT)
+            out = np.where(take, pos, before), np.where(take, self.round_no[round_id], src)
+        if full_coverage is None:
+            self._states[round_id] = out
+        return out
+
+    def judgements(self, rounds, round_id: str) -> dict[tuple[str, str], str]:
+        """(force, criterion) -> judgement in the effective state as of ``round_id``."""
+        return dict(zip(self.keys, self.cols["judgement"].take(self.state(rounds, round_id)[0]).tolist()))
+
+    def changes(self, rounds, baseline: str, update: str, full: bool) -> pd.DataFrame:
+        """The ``changes`` rows of ``update`` against ``baseline`` (typed, not yet conformed)."""
+        import numpy as np
+
+        bpos, bsrc = self.state(rounds, baseline)
+        apos, basis = self.basis(update, full)
+        b_st, a_st, b_rk, a_rk = self.st[bpos], self.st[apos], self.rank[bpos], self.rank[apos]
+        keep = (basis == _FORCE_NC) | (basis == _CRIT_NC) | (basis == _CELL_NC)  # not revisited
+        absent, b_nr = basis == _FULL_ABSENT, b_st == _ST_NR
+        contested = (a_st == _ST_CONTESTED) | (b_st == _ST_CONTESTED)
+        ranked = ~keep & ~absent & ~contested & ~b_nr
+        bad = ranked & ((b_rk < 0) | (a_rk < 0))
+        if bad.any():  # a reported cell whose judgement has no rank: as classify() would
+            i = int(np.flatnonzero(bad)[0])
+            j = self.cols["judgement"]
+            raise KeyError(j[bpos[i]] if b_rk[i] < 0 else j[apos[i]])
+        change = np.select([keep, absent & b_nr, absent, contested, b_nr, a_rk > b_rk, a_rk < b_rk],
+                           [_CH["not_revisited"], _CH["unchanged"], _CH["no_longer_reported"], _CH["contested"],
+                            _CH["newly_reported"], _CH["improved"], _CH["declined"]], _CH["unchanged"])
+        vb, va = self.vcode[bpos], self.vcode[apos]
+        value_changed = pd.arrays.BooleanArray(~keep & (va != vb), ~keep & ((va < 0) | (vb < 0)))
+        epos = np.where(keep, bpos, apos)
+        ucode = self.round_no[update]
+        rnames, k = self.round_names, self._k
+        take = {c: col.take for c, col in self.cols.items()}
+        return pd.DataFrame({
+            "round": rnames.take(np.full(k, ucode)),
+            "baseline_round": rnames.take(np.full(k, self.round_no[baseline])),
+            "force_id": self.key_cols["force_id"],
+            "area": self.key_cols["area"],
+            "criterion_id": self.key_cols["criterion_id"],
+            "change": self.change_names.take(change), "basis": self.basis_names.take(basis),
+            "before_status": take["status"](bpos), "before_value": take["value"](bpos),
+            "before_judgement": take["judgement"](bpos), "before_round": rnames.take(bsrc),
+            "after_status": take["status"](apos), "after_value": take["value"](apos),
+            "after_judgement": take["judgement"](apos), "value_changed": value_changed,
+            "effective_status": take["status"](epos), "effective_value": take["value"](epos),
+            "effective_judgement": take["judgement"](epos),
+            "effective_round": rnames.take(np.where(keep, bsrc, ucode)),
+            "after_source_ref": take["winning_source_ref"](apos),
+            "synthetic": pd.array(np.full(k, bool(rounds[baseline].synthetic or rounds[update].synthetic)),
+                                  dtype=B),
+        })
 
 
 def _basis(cell: dict, fid: str, cid: str, forces: set, crits: set, full: bool) -> str:
+    """Why a cell was or was not revisited (``_Grid.basis`` does the same on whole arrays)."""
     if cell["status"] != "not_reported":
         return "coded"
     if fid not in forces:
@@ -231,34 +383,24 @@ def effective_matrix(matrix: pd.DataFrame, rounds, round_id: str, codebook=None,
     it revisits, otherwise the value carried forward from the round it updates (recursively).
     Matrix columns plus ``value_round``: the round each cell's value comes from."""
     _check_matrix_round(rounds, round_id)
-    chain = list(reversed(ancestry(rounds, round_id)))  # oldest first
     framed, areas = _framed(codebook, matrix), _areas(codebook, matrix)
-    forces = list(forces) if forces is not None else sorted(matrix["force_id"].dropna().unique())
-    state: dict[tuple, dict] = {}
-    for rid in chain:
-        cells = _cells(matrix, rid)
-        full = (full_coverage or {}).get(rid, coverage(rounds[rid]) == "full")
-        fcov, ccov = _coverage_sets(matrix, findings, rid)
-        for fid in forces:
-            for cid in framed:
-                cell = cells.get((fid, cid), _SILENT)
-                basis = _basis(cell, fid, cid, fcov, ccov, full)
-                if (fid, cid) not in state or basis in ("coded", "full_coverage_absent"):
-                    state[(fid, cid)] = {**cell, "value_round": rid}
-    rows = []
-    for fid in forces:
-        for cid in framed:
-            c = state[(fid, cid)]
-            rows.append({**c, "round": round_id, "force_id": fid,
-                         "criterion_id": cid, "area": areas[cid]})
+    grid = _Grid(matrix, findings, rounds, framed, _forces(matrix, forces), areas)
+    pos, src = grid.state(rounds, round_id, full_coverage or {})
+    src = grid.round_names.take(src).tolist()
+    used = sorted({int(p) for p in pos if p != grid.silent})
+    records = dict(zip(used, matrix.iloc[used].to_dict("records")))  # only the rows the state keeps
+    rows = [{**records.get(int(p), _SILENT), "value_round": rid, "round": round_id, "force_id": fid,
+             "criterion_id": cid, "area": areas[cid]} for (fid, cid), p, rid in zip(grid.keys, pos, src)]
     from . import schemas
+
     out = schemas.conform("matrix", pd.DataFrame(rows))
     out["value_round"] = pd.array([r["value_round"] for r in rows], dtype="string")
     return out
 
 
 def classify(before: dict, after: dict, basis: str) -> str:
-    """The change for one cell (see the module docstring)."""
+    """The change for one cell (see the module docstring; ``_Grid.changes`` does the same on
+    whole arrays)."""
     if basis in ("force_not_covered", "criterion_not_covered", "cell_not_coded"):
         return "not_revisited"
     if basis == "full_coverage_absent":
@@ -271,11 +413,7 @@ def classify(before: dict, after: dict, basis: str) -> str:
     return "improved" if a > b else "declined" if a < b else "unchanged"
 
 
-def compare(matrix: pd.DataFrame, rounds, baseline: str, update: str, codebook=None,
-            findings: pd.DataFrame | None = None, forces: list[str] | None = None,
-            full_coverage: bool | None = None) -> pd.DataFrame:
-    """One row per force x framed criterion: before (baseline's effective state), after (the
-    update's own cell), the change, and the effective state after the update."""
+def _check_pair(rounds, baseline: str, update: str) -> None:
     _check_matrix_round(rounds, update)
     _check_matrix_round(rounds, baseline)
     chain = ancestry(rounds, update)
@@ -284,35 +422,18 @@ def compare(matrix: pd.DataFrame, rounds, baseline: str, update: str, codebook=N
                          f"{update!r} does not update {baseline!r} (its chain is {' -> '.join(chain)})",
                          f"set 'updates: {baseline}' on {update} in rounds.yaml, or compare against "
                          f"{chain[1] if len(chain) > 1 else 'the round it updates'}")
-    forces = list(forces) if forces is not None else sorted(matrix["force_id"].dropna().unique())
+
+
+def compare(matrix: pd.DataFrame, rounds, baseline: str, update: str, codebook=None,
+            findings: pd.DataFrame | None = None, forces: list[str] | None = None,
+            full_coverage: bool | None = None) -> pd.DataFrame:
+    """One row per force x framed criterion: before (baseline's effective state), after (the
+    update's own cell), the change, and the effective state after the update."""
+    _check_pair(rounds, baseline, update)
     full = coverage(rounds[update]) == "full" if full_coverage is None else bool(full_coverage)
-    before = effective_matrix(matrix, rounds, baseline, codebook, findings, forces)
-    before_cells = {(r["force_id"], r["criterion_id"]): r for r in before.to_dict("records")}
-    after_cells = _cells(matrix, update)
-    fcov, ccov = _coverage_sets(matrix, findings, update)
-    synthetic = bool(rounds[baseline].synthetic or rounds[update].synthetic)
-    rows = []
-    for fid in forces:
-        for cid in _framed(codebook, matrix):
-            b = before_cells[(fid, cid)]
-            a = after_cells.get((fid, cid), _SILENT)
-            basis = _basis(a, fid, cid, fcov, ccov, full)
-            change = classify(b, a, basis)
-            keep = change == "not_revisited"
-            eff = b if keep else a
-            rows.append({
-                "round": update, "baseline_round": baseline, "force_id": fid, "area": b["area"],
-                "criterion_id": cid, "change": change, "basis": basis,
-                "before_status": b["status"], "before_value": b["value"], "before_judgement": b["judgement"],
-                "before_round": b["value_round"],
-                "after_status": a["status"], "after_value": a["value"], "after_judgement": a["judgement"],
-                "value_changed": (not keep) and a["value"] != b["value"],
-                "effective_status": eff["status"], "effective_value": eff["value"],
-                "effective_judgement": eff["judgement"],
-                "effective_round": b["value_round"] if keep else update,
-                "after_source_ref": a.get("winning_source_ref"), "synthetic": synthetic,
-            })
-    return conform("changes", pd.DataFrame(rows))
+    grid = _Grid(matrix, findings, rounds, _framed(codebook, matrix), _forces(matrix, forces),
+                 _areas(codebook, matrix))
+    return conform("changes", grid.changes(rounds, baseline, update, full))
 
 
 def summarise_force(changes: pd.DataFrame) -> pd.DataFrame:
@@ -332,13 +453,28 @@ def summarise_force(changes: pd.DataFrame) -> pd.DataFrame:
 
 def summarise_national(changes: pd.DataFrame, codebook=None) -> pd.DataFrame:
     """Forces moving from each before value to each after value, per criterion."""
+    import numpy as np
+
     if changes.empty:
         return empty("change_summary_national")
     keys = ["round", "baseline_round", "area", "criterion_id", "before_value", "before_judgement",
             "after_value", "after_judgement", "change"]
-    g = changes.groupby(keys, sort=False)
-    out = g.agg(n_forces=("force_id", "size"), force_ids=("force_id", lambda s: "|".join(sorted(s))),
-                synthetic=("synthetic", "any")).reset_index()
+    blank = changes[keys].isna().any(axis=1)
+    if blank.any():  # a key with a blank is left out, as groupby leaves it out
+        changes = changes[~blank]
+    # Groups numbered in order of first appearance; counts, 'any' and the joined force ids from
+    # whole arrays (a joining lambda per group through pandas' agg was most of the cost).
+    gid = changes.groupby(keys, sort=False).ngroup().to_numpy()
+    first = np.unique(gid, return_index=True)[1]
+    n = np.bincount(gid)
+    fcode, fnames = pd.factorize(changes["force_id"], sort=True)
+    by_force = np.array(fnames, dtype=object)[fcode[np.lexsort((fcode, gid))]].tolist()
+    ends = np.cumsum(n).tolist()
+    out = changes[keys].iloc[first].reset_index(drop=True)
+    out["n_forces"] = n
+    out["force_ids"] = ["|".join(by_force[e - k:e]) for k, e in zip(n.tolist(), ends)]
+    syn = changes["synthetic"].to_numpy(dtype=bool, na_value=False)
+    out["synthetic"] = np.bincount(gid, weights=syn, minlength=len(n)) > 0
     order = {c: i for i, c in enumerate(codebook.ids)} if codebook is not None else None
     out["_c"] = out["criterion_id"].map(order) if order else out["criterion_id"]
     out["_k"] = out["change"].map({c: i for i, c in enumerate(CHANGE_TYPES)})
@@ -367,26 +503,39 @@ def resolve_grades(grades: pd.DataFrame) -> pd.DataFrame:
             "grades_seen", "n_rows", "source_ref"]
     if grades is None or grades.empty:
         return pd.DataFrame({c: pd.Series(dtype=S) for c in cols})
-    rows = []
-    for (rnd, fid, qid), g in grades.groupby(["round", "force_id", "question_id"], sort=True):
-        seen = sorted(set(g["grade"]), key=GRADE_RANK.__getitem__)
+    # Grouped in plain Python over column lists (a pandas group per force x question was most of
+    # the cost); rows whose key has a blank are left out, as groupby leaves them out.
+    keys = list(zip(*(_as_list(grades, c) for c in ("round", "force_id", "question_id"))))
+    grade, question, ref = (_as_list(grades, c) for c in ("grade", "question", "source_ref"))
+    groups: dict[tuple, list[int]] = {}
+    for i, key in enumerate(keys):
+        if not any(pd.isna(k) for k in key):
+            groups.setdefault(key, []).append(i)
+    out: dict[str, list] = {c: [] for c in cols}
+    for key in sorted(groups):
+        rows = groups[key]
+        seen = sorted({grade[i] for i in rows}, key=GRADE_RANK.__getitem__)
         conflict = len(seen) > 1
-        rows.append({"round": rnd, "force_id": fid, "question_id": qid,
-                     "question": g["question"].dropna().iloc[0] if g["question"].notna().any() else pd.NA,
-                     "grade": CONTESTED if conflict else seen[0],
-                     "grade_rank": pd.NA if conflict else GRADE_RANK[seen[0]],
-                     "conflict": conflict, "grades_seen": "|".join(seen), "n_rows": len(g),
-                     "source_ref": ";".join(sorted(g["source_ref"].dropna().astype(str)))})
-    out = pd.DataFrame(rows)
-    return out.astype({"round": S, "force_id": S, "question_id": S, "question": S, "grade": S,
-                       "grade_rank": I, "conflict": B, "grades_seen": S, "n_rows": I, "source_ref": S})
+        questions = [question[i] for i in rows if not pd.isna(question[i])]
+        refs = sorted(str(ref[i]) for i in rows if not pd.isna(ref[i]))
+        values = (*key, questions[0] if questions else pd.NA, CONTESTED if conflict else seen[0],
+                  pd.NA if conflict else GRADE_RANK[seen[0]], conflict, "|".join(seen), len(rows), ";".join(refs))
+        for c, v in zip(cols, values):
+            out[c].append(v)
+    return pd.DataFrame(out).astype({"round": S, "force_id": S, "question_id": S, "question": S, "grade": S,
+                                     "grade_rank": I, "conflict": B, "grades_seen": S, "n_rows": I,
+                                     "source_ref": S})
 
 
 def grade_changes(grades: pd.DataFrame, rounds, pair: tuple[str, str] | None = None) -> pd.DataFrame:
     """For each question_id, each grade round asking it against the next round (rounds.yaml
     order) asking the same question_id; one row per force graded in either. With ``pair``
     (earlier, later): only that pair of rounds, for every question_id both ask."""
-    res = resolve_grades(grades)
+    return _grade_changes(resolve_grades(grades), rounds, pair)
+
+
+def _grade_changes(res: pd.DataFrame, rounds, pair: tuple[str, str] | None = None) -> pd.DataFrame:
+    """:func:`grade_changes` from grades already resolved (:func:`resolve_grades`)."""
     if res.empty:
         return empty("grade_changes")
     order = {r.id: r.order for r in rounds}
@@ -396,9 +545,11 @@ def grade_changes(grades: pd.DataFrame, rounds, pair: tuple[str, str] | None = N
         pairs = list(zip(rids, rids[1:]))
         if pair is not None:
             pairs = [pair] if set(pair) <= set(rids) else []
+        by_round: dict[str, dict] = {}
+        for r in g.to_dict("records"):
+            by_round.setdefault(r["round"], {})[r["force_id"]] = r
         for earlier, later in pairs:
-            b = {r["force_id"]: r for r in g[g["round"] == earlier].to_dict("records")}
-            a = {r["force_id"]: r for r in g[g["round"] == later].to_dict("records")}
+            b, a = by_round.get(earlier, {}), by_round.get(later, {})
             for fid in sorted(set(b) | set(a)):
                 rb, ra = b.get(fid), a.get(fid)
                 if rb is None:
@@ -439,18 +590,31 @@ def cb_vs_peel(matrix: pd.DataFrame, grades: pd.DataFrame, mapping: pd.DataFrame
     """Each force's grade on every *mapped* question of ``grade_round``, beside the baseline's
     judgements on the criteria the mapping links that question to. Forces not graded on a
     question get no row for it; unmapped questions get none at all."""
-    res = resolve_grades(grades)
+    def judgements():
+        _check_matrix_round(rounds, baseline)
+        return _Grid(matrix, findings, rounds, _framed(codebook, matrix), _forces(matrix, forces),
+                     _areas(codebook, matrix)).judgements(rounds, baseline)
+
+    return _cb_vs_peel(resolve_grades(grades), mapping, rounds, grade_round, baseline, judgements)
+
+
+def _cb_vs_peel(res: pd.DataFrame, mapping: pd.DataFrame, rounds, grade_round: str, baseline: str,
+                judgements) -> pd.DataFrame:
+    """:func:`cb_vs_peel` from resolved grades; ``judgements()`` gives the baseline's cells (only
+    called when there is something to set beside them)."""
     res = res[res["round"] == grade_round]
     maps = mapped_rows(mapping, grade_round)
     if res.empty or maps.empty:
         return empty("cb_vs_peel")
-    eff = effective_matrix(matrix, rounds, baseline, codebook, findings, forces)
-    cells = {(r["force_id"], r["criterion_id"]): r["judgement"] for r in eff.to_dict("records")}
+    cells = judgements()
     synthetic = bool(rounds[grade_round].synthetic or rounds[baseline].synthetic)
+    by_question: dict[str, list[dict]] = {}
+    for g in res.to_dict("records"):
+        by_question.setdefault(g["question_id"], []).append(g)
     rows = []
     for m in maps.to_dict("records"):
         crits = str(m["criteria_resolved"]).split("|")
-        for g in res[res["question_id"] == m["question_id"]].to_dict("records"):
+        for g in by_question.get(m["question_id"], []):
             js = [cells.get((g["force_id"], c), NOT_REPORTED) for c in crits]
             n = {j: js.count(j) for j in ("positive", "partial", "negative", NOT_REPORTED, CONTESTED)}
             rep = n["positive"] + n["partial"] + n["negative"]
@@ -493,7 +657,12 @@ def compare_all(tables: dict[str, pd.DataFrame], rounds, codebook, mapping) -> d
     ``changes`` and both summaries for update rounds holding coded findings or letters;
     ``cb_vs_peel`` for update rounds holding grades; ``grade_changes`` across all grade rounds.
     ``mapping`` is the validated mapping table or its path. Grades are checked first
-    (scale, known force, question in the mapping)."""
+    (scale, known force, question in the mapping).
+
+    The matrix and findings are read once for every update round (:class:`_Grid`), each
+    baseline's effective state is carried forward once however many rounds update it, and the
+    grades are resolved once; the tables are the same as calling :func:`compare`,
+    :func:`cb_vs_peel` and :func:`grade_changes` one by one."""
     matrix = tables["matrix"]
     findings = tables.get("findings")
     grades = tables.get("grades")
@@ -516,19 +685,24 @@ def compare_all(tables: dict[str, pd.DataFrame], rounds, codebook, mapping) -> d
     if has_grades:
         check_grades(grades, mapping, forces_tbl)
 
+    grid = _Grid(matrix, findings, rounds, _framed(codebook, matrix), forces, _areas(codebook, matrix))
+    res = resolve_grades(grades) if has_grades else None
     changes, cbp = [], []
     for upd in rounds.updates():
         if set(upd.kind) & set(MATRIX_KINDS):
-            changes.append(compare(matrix, rounds, upd.updates, upd.id, codebook, findings, forces))
+            _check_pair(rounds, upd.updates, upd.id)
+            changes.append(grid.changes(rounds, upd.updates, upd.id, coverage(rounds[upd.id]) == "full"))
         if "grades" in upd.kind and has_grades and set(rounds[upd.updates].kind) & set(MATRIX_KINDS):
-            cbp.append(cb_vs_peel(matrix, grades, mapping, rounds, upd.id, upd.updates, codebook,
-                                  findings, forces))
-    ch = pd.concat(changes, ignore_index=True) if changes else empty("changes")
+            cbp.append(_cb_vs_peel(res, mapping, rounds, upd.id, upd.updates,
+                                   lambda base=upd.updates: grid.judgements(rounds, base)))
+    # One frame per update round, concatenated: the string columns keep one chunk per round, as
+    # they always have (the Parquet writer's encoding, hence the file's bytes, follows the chunks).
+    ch = conform("changes", pd.concat(changes, ignore_index=True)) if changes else empty("changes")
     return {
         "changes": ch,
         "change_summary_force": summarise_force(ch),
         "change_summary_national": summarise_national(ch, codebook),
-        "grade_changes": grade_changes(grades, rounds) if has_grades else empty("grade_changes"),
+        "grade_changes": _grade_changes(res, rounds) if has_grades else empty("grade_changes"),
         "cb_vs_peel": pd.concat(cbp, ignore_index=True) if cbp else empty("cb_vs_peel"),
     }
 
@@ -554,30 +728,40 @@ def register(subparsers) -> None:
     p.set_defaults(func=_cmd)
 
 
-def run(paths, baseline: str, update: str, full_coverage: bool | None = None) -> dict[str, pd.DataFrame]:
+def run(paths, baseline: str, update: str, full_coverage: bool | None = None,
+        tables: dict[str, pd.DataFrame] | None = None, reuse: bool = False) -> dict[str, pd.DataFrame]:
     """The comparison of one pair of rounds, from the processed tables and raw reference data.
     Coded/letters rounds give changes and both summaries (plus cb_vs_peel when the update also
-    holds grades); two grade rounds give the grade changes between them."""
+    holds grades); two grade rounds give the grade changes between them.
+
+    ``tables``: the processed tables, when already loaded (else they are read). ``reuse``: when
+    the comparison tables the build wrote hold this pair, return its rows from them rather than
+    comparing again (the same rows: the build compares each update round with the round it
+    updates, at the update's declared coverage); any other pair is computed."""
     from .codebook import Codebook
     from .io import load_tables
     from .rounds import Rounds
 
     rounds = Rounds.load(paths.rounds)
-    codebook = Codebook.load(paths.codebook)
     for rid in (baseline, update):
         rounds[rid]  # an unknown round -> InputError naming rounds.yaml
-    tables = load_tables(paths.processed)
+    tables = load_tables(paths.processed) if tables is None else tables
+    grades = tables.get("grades")
+    has_grades = grades is not None and len(grades) > 0
+    coded = [bool(set(rounds[r].kind) & set(MATRIX_KINDS)) for r in (baseline, update)]
+    graded = ["grades" in rounds[r].kind for r in (baseline, update)]
+    if reuse and full_coverage is None and coded[1]:
+        stored = _stored_pair(tables, baseline, update, has_grades, graded[1])
+        if stored is not None:
+            return stored
+    codebook = Codebook.load(paths.codebook)
     matrix = tables["matrix"]
     findings = tables.get("findings")
     forces = sorted(tables["forces"]["force_id"]) if "forces" in tables else None
-    grades = tables.get("grades")
-    has_grades = grades is not None and len(grades) > 0
     mapping = None
     if has_grades:
         mapping = load_mapping(map_path(paths.raw), codebook, rounds)
         check_grades(grades, mapping, tables.get("forces"))
-    coded = [bool(set(rounds[r].kind) & set(MATRIX_KINDS)) for r in (baseline, update)]
-    graded = ["grades" in rounds[r].kind for r in (baseline, update)]
     out: dict[str, pd.DataFrame] = {}
     if all(graded) and not coded[1]:
         earlier, later = sorted((baseline, update), key=lambda r: rounds[r].order)
@@ -592,6 +776,26 @@ def run(paths, baseline: str, update: str, full_coverage: bool | None = None) ->
             out["cb_vs_peel"] = cb_vs_peel(matrix, grades, mapping, rounds, update, baseline, codebook,
                                            findings, forces)
         out["grade_changes"] = grade_changes(grades, rounds)
+    return out
+
+
+def _stored_pair(tables: dict[str, pd.DataFrame], baseline: str, update: str, has_grades: bool,
+                 graded_update: bool) -> dict[str, pd.DataFrame] | None:
+    """What :func:`run` returns for a coded update round, taken from the build's comparison
+    tables; None when they are not there or do not hold this pair."""
+    per_pair = ["changes", "change_summary_force", "change_summary_national"]
+    per_pair += ["cb_vs_peel"] if has_grades and graded_update else []
+    needed = per_pair + (["grade_changes"] if has_grades else [])
+    if any(name not in tables for name in needed):
+        return None
+    out = {}
+    for name in per_pair:
+        df = tables[name]
+        out[name] = df[(df["round"] == update) & (df["baseline_round"] == baseline)].reset_index(drop=True)
+    if out["changes"].empty:
+        return None
+    if has_grades:
+        out["grade_changes"] = tables["grade_changes"]
     return out
 
 

@@ -9,9 +9,15 @@
   only for the same question_id (different questions are never joined).
 
 Each ``*_figure`` returns ``(fig, data, alt_text)``: the data behind the chart ships with it.
-:func:`export_all` draws them all for the build and writes them through
-``charts.export_chart`` when that module exists, else through the small local exporter below.
-Rounds under embargo are skipped unless ``allow_embargoed``; their charts are then marked.
+:func:`chart_plan` lists the charts the build makes; :func:`export_all` draws them (all, or the
+ones named) and writes them through ``charts.export_chart`` when that module exists, else
+through the small local exporter below. Rounds under embargo are refused unless
+``allow_embargoed``; their charts are then marked. :func:`show` displays a chart in a notebook.
+
+Speed: the marks are drawn a class at a time (one patch per change type, one scatter per kind
+of marker, arrows as a collection, row labels as plain texts, the small multiples on one Axes)
+rather than an artist per cell, force or panel. The pictures are the same, but for the grade
+paths now labelling the years under the lowest panel of every column.
 """
 
 from __future__ import annotations
@@ -65,10 +71,95 @@ def _criteria_labels(tables) -> dict[str, str]:
     return dict(zip(c["criterion_id"], c["label"]))
 
 
+def _arrow_head(sign: int, scale: float, shrink: float = 5.0, linewidth: float = 1.5):
+    """(marker, scatter size) of the head of annotate()'s "-|>" arrow: a triangle 0.4 x ``scale``
+    points long and 2 x 0.2 x ``scale`` wide, drawn with a mitred ``linewidth`` edge, whose
+    stroked tip stops ``shrink`` points before the point it marks; pointing right (``sign`` 1)
+    or left (-1). (Matplotlib likewise sets the geometric tip back by the mitre's reach.)"""
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.path import Path as MPath
+
+    length, half = 0.4 * scale, 0.2 * scale
+    tip = shrink + 0.5 * linewidth * (length ** 2 + half ** 2) ** 0.5 / half  # + (lw / 2) / sin(half-angle)
+    base = tip + length
+    verts = [(-sign * tip, 0.0), (-sign * base, half), (-sign * base, -half), (-sign * tip, 0.0)]
+    path = MPath(verts, [MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY])
+    return MarkerStyle(path), (2 * base) ** 2  # path markers are scaled: largest |coordinate| = sqrt(s) / 2
+
+
+def _shafts(ends, shrink_a: float, shrink_b: float, **kwargs):
+    """A LineCollection of the segments ``ends`` [((x0, y0), (x1, y1)), ...] (data coordinates),
+    each drawn shortened by ``shrink_a`` / ``shrink_b`` points at its start / end, as
+    FancyArrowPatch shrinks an arrow (points are only known when drawing)."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
+    class Shafts(LineCollection):
+        def draw(self, renderer):
+            to_px = self.axes.transData
+            a, b = to_px.transform(ends[:, 0]), to_px.transform(ends[:, 1])
+            unit = (b - a) / np.maximum(np.hypot(*(b - a).T), 1e-9)[:, None]
+            a = a + unit * renderer.points_to_pixels(shrink_a)
+            b = b - unit * renderer.points_to_pixels(shrink_b)
+            back = to_px.inverted()
+            self.set_segments(np.stack([back.transform(a), back.transform(b)], axis=1))
+            super().draw(renderer)
+
+    ends = np.asarray(ends, dtype=float).reshape(-1, 2, 2)
+    return Shafts(list(ends), **kwargs)
+
+
+def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
+    """Row i of ``d``: an arrow from the before to the after judgement (where they differ), the
+    before marker hollow and the after marker filled, in the change's colour, and the change
+    named at the right; a force not revisited gets only a grey hollow marker at its earlier
+    judgement. Markers are three scatters and the labels plain texts, not a Line2D and an
+    Annotation per force (same picture, a fraction of the drawing)."""
+    import matplotlib as mpl
+
+    rows = list(d[["change", "x_before", "x_after"]].itertuples(index=False, name=None))
+    kept = [(i, xb) for i, (ch, xb, _xa) in enumerate(rows) if ch == "not_revisited"]
+    moved = [(i, ch, xb, xa) for i, (ch, xb, xa) in enumerate(rows) if ch != "not_revisited"]
+    arrows = [(i, ch, xb, xa) for i, ch, xb, xa in moved if xb != xa]
+    if arrows:
+        # Shafts from marker to marker (the markers cover their ends) and heads as markers: the
+        # arrow annotate() drew, in two collections instead of a patch and a text per arrow.
+        colours = [CHANGE_LOOK[ch].colour for _, ch, _, _ in arrows]
+        scale = mpl.rcParams["font.size"]  # annotate() sizes the head to its (empty) text
+        ax.add_collection(_shafts([[(xb, i), (xa, i)] for i, _, xb, xa in arrows], 4, 5 + 0.2 * scale,
+                                  colors=colours, linewidths=1.5, zorder=3))
+        for sign in (1, -1):  # heads pointing right, then left
+            heads = [(xa, i, c) for (i, _, xb, xa), c in zip(arrows, colours) if (xa > xb) == (sign > 0)]
+            if heads:
+                marker, size = _arrow_head(sign, scale)
+                ax.scatter([h[0] for h in heads], [h[1] for h in heads], marker=marker, s=size,
+                           c=[h[2] for h in heads], edgecolors=[h[2] for h in heads], linewidths=1.5,
+                           joinstyle="miter", zorder=3)
+    mew = mpl.rcParams["lines.markeredgewidth"]
+    if kept:
+        ax.scatter([xb for _, xb in kept], [i for i, _ in kept], s=6 ** 2, facecolors="white",
+                   edgecolors="#9A9A9A", linewidths=mew, zorder=3)
+    if moved:
+        colours = [CHANGE_LOOK[ch].colour for _, ch, _, _ in moved]
+        ys = [i for i, _, _, _ in moved]
+        ax.scatter([xb for _, _, xb, _ in moved], ys, s=7 ** 2, facecolors="white", edgecolors=colours,
+                   linewidths=1.5, zorder=3)
+        ax.scatter([xa for _, _, _, xa in moved], ys, s=7 ** 2, c=colours, edgecolors=colours,
+                   linewidths=mew, zorder=4)
+    for i, (ch, _, _) in enumerate(rows):
+        look = CHANGE_LOOK[ch]
+        if ch == "not_revisited":
+            ax.text(4.6, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT)
+        else:
+            ax.text(4.6, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT)
+
+
 # ----- dumbbell -----------------------------------------------------------------------------------
 def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None = None,
-                    label: str = "", marks: style.Marks = style.Marks()):
-    """Before -> after judgement for every force on one criterion (one update round)."""
+                    label: str = "", marks: style.Marks = style.Marks(), only_revisited: bool = False):
+    """Before -> after judgement for every force on one criterion (one update round).
+    ``only_revisited``: leave out the forces the update did not revisit (a shorter chart, for a
+    notebook; the subtitle and alt text say how many were left out)."""
     names = names or {}
     d = changes[changes["criterion_id"] == criterion_id].copy()
     if d["round"].nunique() != 1:
@@ -85,48 +176,110 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
              if c != "not_revisited" and counts.get(c, 0)]
     title = (f"{criterion_id} {label}: the update revisited {revisited} of {len(d)} forces"
              + (f" ({', '.join(moved)})" if moved else ""))
+    n_kept = int(counts.get("not_revisited", 0))
     subtitle = (f"Judgement in {base} (hollow) and in {upd} (filled), by force. Forces not revisited "
                 "keep their earlier judgement (grey, no arrow).")
+    if only_revisited:
+        d = d[d["change"] != "not_revisited"].reset_index(drop=True)
+        subtitle = (f"Judgement in {base} (hollow) and in {upd} (filled), for the forces the update "
+                    f"revisited; the {n_kept} not revisited are left out (their earlier judgement stands).")
     height = 2.2 + 0.2 * len(d)
     with _style():
         fig = style.new_figure(8, height, title=title, subtitle=subtitle,
                                source=SOURCE.format(tables="changes"), marks=marks)
         ax = fig.add_subplot()
-        for i, r in d.iterrows():
-            look = CHANGE_LOOK[r["change"]]
-            if r["change"] == "not_revisited":
-                ax.plot(r["x_before"], i, "o", mfc="white", mec="#9A9A9A", ms=6, zorder=3)
-                ax.text(4.6, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT)
-                continue
-            colour = look.colour if r["change"] != "not_revisited" else "#9A9A9A"
-            if r["x_before"] != r["x_after"]:
-                ax.annotate("", xy=(r["x_after"], i), xytext=(r["x_before"], i),
-                            arrowprops={"arrowstyle": "-|>", "color": colour, "lw": 1.5,
-                                        "shrinkA": 4, "shrinkB": 5})
-            ax.plot(r["x_before"], i, "o", mfc="white", mec=colour, ms=7, mew=1.5, zorder=3)
-            ax.plot(r["x_after"], i, "o", color=colour, ms=7, zorder=4)
-            ax.text(4.6, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT)
-        ax.set_yticks(range(len(d)), d["force"].tolist())
+        _dumbbell_marks(ax, d)
+        _row_labels(fig, ax, d["force"].tolist(), fontsize=8, grid=True)
         ax.set_xticks(range(5), X_LABELS)
         ax.set_xlim(-0.5, 6.2)
         ax.set_ylim(-0.7, len(d) - 0.3)
         ax.axvline(3.5, color="#BFBFBF", lw=0.8, ls="--")
         ax.grid(axis="x", color="#E5E5E5")
-        ax.tick_params(axis="y", labelsize=8)
     data = d[["round", "baseline_round", "force_id", "force", "criterion_id", "before_value",
               "before_judgement", "before_round", "after_value", "after_judgement", "change"]].copy()
     alt = (f"Dumbbell chart for criterion {criterion_id} ({label}). For each of {len(d)} forces it shows "
            f"the judgement in {base} and in {upd}. {revisited} forces were revisited"
-           + (f": {', '.join(moved)}" if moved else "") + f"; {int(counts.get('not_revisited', 0))} were "
-           "not revisited and keep their earlier judgement.")
+           + (f": {', '.join(moved)}" if moved else "") + f"; {n_kept} were "
+           + ("not revisited and are not shown." if only_revisited else
+              "not revisited and keep their earlier judgement."))
     return fig, data, alt
+
+
+def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool) -> None:
+    """Row i labelled ``labels[i]`` at y = i, as y tick labels would be (tick mark, pad, colour,
+    and a grid line per row when ``grid``), but as plain texts and two collections: tick objects
+    for 43 forces cost more to make, lay out and draw than the rest of the chart."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.markers import TICKLEFT
+    from matplotlib.transforms import blended_transform_factory, offset_copy
+
+    rows = range(len(labels))
+    ax.set_yticks([])
+    ax.yaxis.grid(False)
+    axes_x = blended_transform_factory(ax.transAxes, ax.transData)  # x: 0-1 across the Axes
+    if grid:
+        ax.add_collection(LineCollection([[(0, y), (1, y)] for y in rows], transform=axes_x,
+                                         colors=[_rc("grid.color")], linewidths=_rc("grid.linewidth"), zorder=0.5),
+                          autolim=False)
+    if _rc("ytick.left"):
+        ax.scatter([0] * len(labels), list(rows), transform=axes_x, marker=TICKLEFT, s=_rc("ytick.major.size") ** 2,
+                   c=[_rc("ytick.color")], linewidths=_rc("ytick.major.width"), clip_on=False, zorder=2.5
+                   ).set_in_layout(False)
+    left = offset_copy(axes_x, fig=fig, x=-(_rc("ytick.major.size") + _rc("ytick.major.pad")), units="points")
+    for y, text in zip(rows, labels):
+        ax.text(0, y, text, transform=left, ha="right", va="center", fontsize=fontsize, color=_rc("ytick.labelcolor"))
+
+
+# ----- batched cells -------------------------------------------------------------------------------
+CELL_SYMBOL_POINTS = 7  # type size of the symbol in a change-matrix cell
+
+
+def _glyph_marker(symbol: str, points: float = CELL_SYMBOL_POINTS):
+    """(marker, scatter size) drawing ``symbol`` at ``points`` type size, centred on its ink: the
+    glyph's outline in the house font, so a whole class of cells is one scatter, not one Text
+    per cell."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.markers import MarkerStyle
+    from matplotlib.path import Path as MPath
+    from matplotlib.textpath import TextPath
+
+    glyph = TextPath((0, 0), symbol, size=points, prop=FontProperties())
+    ext = glyph.get_extents()
+    verts = glyph.vertices - [(ext.x0 + ext.x1) / 2, (ext.y0 + ext.y1) / 2]
+    half = float(abs(verts).max())  # a path marker is scaled so this is half of sqrt(size) points
+    return MarkerStyle(MPath(verts, glyph.codes)), (2 * half) ** 2
+
+
+def _cells_by_class(ax, cells: dict[str, list[tuple[float, float]]], looks: dict[str, style.Look],
+                    kind: str) -> None:
+    """Unit cells centred on (x, y), drawn one class at a time: one compound patch per class
+    (fill, white borders, hatching), gid ``<kind>-cells-<class>``, and one scatter of the class's
+    symbol, gid ``<kind>-symbols-<class>``. A Rectangle and a Text per cell drew the same picture
+    several times slower (each hatched Rectangle rasterised its own hatch)."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MPath
+
+    square = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5), (-0.5, -0.5)]
+    codes = [MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY]
+    for name, xy in cells.items():
+        if not xy:
+            continue
+        look = looks[name]
+        verts = [(x + dx, y + dy) for x, y in xy for dx, dy in square]
+        patch = PathPatch(MPath(verts, codes * len(xy)), **style.patch_kwargs(look))
+        patch.set_gid(f"{kind}-cells-{name}")
+        ax.add_patch(patch)
+        if look.symbol:
+            marker, size = _glyph_marker(look.symbol)
+            ax.scatter([x for x, _ in xy], [y for _, y in xy], marker=marker, s=size, c=look.text_colour,
+                       linewidths=0, zorder=3, gid=f"{kind}-symbols-{name}").set_in_layout(False)
 
 
 # ----- change matrix ------------------------------------------------------------------------------
 def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
                          criteria_order: list[str] | None = None, marks: style.Marks = style.Marks()):
     """Forces x criteria; each cell's colour and symbol give the change type."""
-    from matplotlib.patches import Patch, Rectangle
+    from matplotlib.patches import Patch
 
     names = names or {}
     if changes["round"].nunique() != 1:
@@ -145,18 +298,15 @@ def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
         fig = style.new_figure(10, 2.8 + 0.2 * len(forces), title=title, subtitle=subtitle,
                                source=SOURCE.format(tables="changes"), marks=marks)
         ax = fig.add_subplot()
-        for y, fid in enumerate(forces):
-            for x, cid in enumerate(crits):
-                ch = cell.get((fid, cid), "not_revisited")
-                look = CHANGE_LOOK[ch]
-                ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, **style.patch_kwargs(look)))
-                if look.symbol:
-                    ax.text(x, y, look.symbol, ha="center", va="center", fontsize=7, color=look.text_colour)
+        at = {(fid, cid): (x, y) for y, fid in enumerate(forces) for x, cid in enumerate(crits)}
+        by_change: dict[str, list[tuple[int, int]]] = {}
+        for key, xy in at.items():
+            by_change.setdefault(cell.get(key, "not_revisited"), []).append(xy)
+        _cells_by_class(ax, {c: by_change.get(c, []) for c in CHANGE_TYPES}, CHANGE_LOOK, "change")
         ax.set_xlim(-0.5, len(crits) - 0.5)
         ax.set_ylim(len(forces) - 0.5, -0.5)
         ax.set_xticks(range(len(crits)), crits)
-        ax.set_yticks(range(len(forces)), [names.get(f, f) for f in forces])
-        ax.tick_params(axis="y", labelsize=8)
+        _row_labels(fig, ax, [names.get(f, f) for f in forces], fontsize=8, grid=False)
         ax.xaxis.tick_top()
         ax.grid(False)
         handles = [Patch(label=f"{CHANGE_LOOK[c].symbol}  {CHANGE_LOOK[c].label}".strip(),
@@ -173,18 +323,27 @@ def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
 
 
 # ----- grades -------------------------------------------------------------------------------------
-def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
-                              marks: style.Marks = style.Marks()):
-    """Stacked bars: forces per grade, per question, per round. A force whose sources disagree
-    counts once, as 'sources disagree', never under either grade."""
+def grade_counts(grades: pd.DataFrame, round_order: list[str]) -> pd.DataFrame:
+    """Forces given each grade, per round (in ``round_order``) and question: the numbers behind
+    :func:`grade_distribution_figure`. A force whose sources disagree counts once, under
+    'contested'; ``n_forces`` is the row total."""
     res = resolve_grades(grades)
     counts = (res.groupby(["round", "question_id", "grade"]).size().unstack("grade", fill_value=0)
               .reindex(columns=list(GRADE_STATES), fill_value=0))
     order = {r: i for i, r in enumerate(round_order)}
     counts = counts.reset_index()
+    counts.columns.name = None
     counts["_o"] = counts["round"].map(order)
     counts = counts.sort_values(["_o", "question_id"], ignore_index=True).drop(columns="_o")
     counts["n_forces"] = counts[list(GRADE_STATES)].sum(axis=1)
+    return counts
+
+
+def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
+                              marks: style.Marks = style.Marks()):
+    """Stacked bars: forces per grade, per question, per round. A force whose sources disagree
+    counts once, as 'sources disagree', never under either grade."""
+    counts = grade_counts(grades, round_order)
     labels = [f"{r}  {q}" for r, q in zip(counts["round"], counts["question_id"])]
     good_or_better = counts["outstanding"] + counts["good"]
     top = counts.loc[(good_or_better / counts["n_forces"]).idxmax()]
@@ -221,7 +380,15 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
 def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict | None = None,
                        marks: style.Marks = style.Marks()):
     """Small multiples, one per force: grades (y) by round (x). A line joins consecutive rounds
-    only for the same question_id; every other grade is a grey point."""
+    only for the same question_id; every other grade is a grey point.
+
+    The panels are drawn on one Axes, each shifted to its place (:func:`_panel_frames`), not as
+    43 Axes: the same picture (grid, bottom line, ticks, force name over each panel, grade
+    letters on the left column, years under the lowest panel of each column), drawn as a few
+    collections instead of hundreds of per-axes artists."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.lines import Line2D
+
     names = names or {}
     res = resolve_grades(grades)
     rounds = [r for r in round_order if r in set(res["round"])]
@@ -247,48 +414,148 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
     with _style():
         fig = style.new_figure(12, 3.0 + 1.45 * nrow, title=title, subtitle=subtitle,
                                source=SOURCE.format(tables="grades"), marks=marks)
-        axes = fig.subplots(nrow, ncol, sharex=True, sharey=True, squeeze=False)
-        for k, ax in enumerate(axes.flat):
-            if k >= len(forces):
-                ax.set_visible(False)
-                continue
-            fid = forces[k]
-            sub = data[data["force_id"] == fid]
-            other = sub[~sub["question_id"].isin(shared)]
-            ax.plot(other["round"].map(xpos), other["grade_rank"], "o", color=style.AF_FOCUS[1], ms=3)
+        ax = fig.add_subplot()
+        grid = _Panels(len(forces), ncol, (-0.4, len(rounds) - 0.6), (0.5, 4.5))
+        _panel_frames(fig, ax, grid, [names.get(f, f) for f in forces], {1: "O", 2: "G", 3: "RI", 4: "I"},
+                      {i: r.split("_")[-1] for i, r in enumerate(rounds)})
+        panel = {fid: k for k, fid in enumerate(forces)}
+        if len(data):
+            k = data["force_id"].map(panel).to_numpy()
+            x0, y0 = grid.origin(k)
+            d = data.assign(X=x0 + data["round"].map(xpos).to_numpy(), Y=y0 + data["grade_rank"].to_numpy())
+            mew = _rc("lines.markeredgewidth")
+            other = d[~d["question_id"].isin(shared)]
+            ax.scatter(other["X"], other["Y"], s=3 ** 2, c=style.AF_FOCUS[1], edgecolors=style.AF_FOCUS[1],
+                       linewidths=mew, zorder=2)
             for q in shared:
-                s = sub[sub["question_id"] == q].copy()
-                s["x"] = s["round"].map(xpos)
-                s = s.sort_values("x")
-                ok = s[~s["conflict"]]
-                ax.plot(ok["x"], ok["grade_rank"], "-o", color=colours[q], ms=4, lw=1.5)
-            bad = sub[sub["conflict"]]
-            ax.plot(bad["round"].map(xpos), bad["grade_rank"], "x", color="#801650", ms=6, mew=1.5)
-            ax.set_title(names.get(fid, fid), fontsize=8, loc="left")
-            ax.set_ylim(4.5, 0.5)
-            ax.set_xlim(-0.4, len(rounds) - 0.6)
-            ax.set_yticks([1, 2, 3, 4], ["O", "G", "RI", "I"])
-            ax.set_xticks(range(len(rounds)), [r.split("_")[-1] for r in rounds])
-            ax.tick_params(labelsize=7)
-            ax.grid(axis="y", color="#E5E5E5")
-        from matplotlib.lines import Line2D
-
+                ok = d[(d["question_id"] == q) & ~d["conflict"]].sort_values(["force_id", "X"], kind="stable")
+                lines = [list(zip(g["X"], g["Y"])) for _, g in ok.groupby("force_id", sort=False)]
+                ax.add_collection(LineCollection(lines, colors=colours[q], linewidths=1.5, zorder=2),
+                                  autolim=False)
+                ax.scatter(ok["X"], ok["Y"], s=4 ** 2, c=colours[q], edgecolors=colours[q], linewidths=mew,
+                           zorder=2)
+            bad = d[d["conflict"]]
+            ax.scatter(bad["X"], bad["Y"], s=6 ** 2, marker="x", c="#801650", linewidths=1.5, zorder=2)
         handles = [Line2D([], [], color=colours[q], marker="o", label=f"{q} (same question in two rounds)")
                    for q in shared]
         handles += [Line2D([], [], color=style.AF_FOCUS[1], marker="o", ls="", label="other questions"),
                     Line2D([], [], color="#801650", marker="x", ls="", label="sources disagree")]
-        spare = [ax for ax in axes.flat[len(forces):]]
-        if spare:  # the empty panels after the last force hold the legend
-            spare[0].set_visible(True)
-            spare[0].axis("off")
-            leg = spare[0].legend(handles=handles, loc="upper left", frameon=False, fontsize=9)
-            leg.set_in_layout(False)  # may spill into the other empty panels, not widen a column
+        if len(forces) < nrow * ncol:  # the first empty panel place holds the legend
+            (x0, y0), loc, size = grid.corner(len(forces), "upper left"), "upper left", 9
         else:
-            axes.flat[-1].legend(handles=handles, loc="lower right", frameon=False, fontsize=7)
+            (x0, y0), loc, size = grid.corner(len(forces) - 1, "lower right"), "lower right", 7
+        leg = ax.legend(handles=handles, loc=loc, bbox_to_anchor=(x0, y0), bbox_transform=ax.transData,
+                        frameon=False, fontsize=size)
+        leg.set_in_layout(False)  # may spill over the empty places, not widen the figure
     alt = (f"Small multiples for {len(forces)} forces: PEEL grades in {', '.join(rounds)}. Lines follow "
            f"{', '.join(shared) or 'no question'} across rounds; grades of questions asked once are grey "
            "points. O = outstanding, G = good, RI = requires improvement, I = inadequate.")
     return fig, data, alt
+
+
+def _rc(key: str):
+    import matplotlib as mpl
+
+    return mpl.rcParams[key]
+
+
+class _Panels:
+    """Places of ``n`` small-multiple panels, ``ncol`` to a row, on one Axes: each panel has the
+    data limits ``xlim`` x ``ylim`` (y grows downwards, as an inverted axis) and is shifted to
+    its place; a gap between panels leaves room for the ticks and the panel title."""
+
+    GAP_X, GAP_Y = 0.05, 0.25  # share of a panel's width / height
+
+    def __init__(self, n: int, ncol: int, xlim: tuple[float, float], ylim: tuple[float, float]):
+        self.n, self.ncol, self.nrow = n, ncol, max(1, -(-n // ncol))
+        self.xlim, self.ylim = xlim, ylim
+        self.w, self.h = xlim[1] - xlim[0], ylim[1] - ylim[0]
+        self.step_x, self.step_y = self.w * (1 + self.GAP_X), self.h * (1 + self.GAP_Y)
+
+    def origin(self, k):
+        """Shift of panel ``k`` (scalar or array): panel coordinates + shift = Axes coordinates."""
+        return (k % self.ncol) * self.step_x, (k // self.ncol) * self.step_y
+
+    def corner(self, k: int, which: str) -> tuple[float, float]:
+        x0, y0 = self.origin(k)
+        x = x0 + (self.xlim[0] if "left" in which else self.xlim[1])
+        y = y0 + (self.ylim[0] if "upper" in which else self.ylim[1])
+        return x, y
+
+    def limits(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        right = (self.ncol - 1) * self.step_x + self.xlim[1]
+        bottom = (self.nrow - 1) * self.step_y + self.ylim[1]
+        return (self.xlim[0], right), (bottom, self.ylim[0])
+
+
+def _panel_frames(fig, ax, grid: _Panels, titles: list[str], yticks: dict[float, str],
+                  xticks: dict[float, str]) -> None:
+    """What each panel's own Axes would have drawn, in the house style: grid lines at the y
+    ticks, the bottom line, tick marks, the title over the panel (left, 8 pt), tick labels (7 pt)
+    on the left column and under the lowest panel of each column. The Axes itself is off."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.markers import TICKDOWN, TICKLEFT
+    from matplotlib.transforms import offset_copy
+
+    import numpy as np
+
+    (x_lo, x_hi), (y_top, y_bottom) = grid.xlim, grid.ylim
+    ax.set_axis_off()
+    xlim, ylim = grid.limits()
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    k = np.arange(grid.n)
+    x0, y0 = grid.origin(k)
+    ax.add_collection(LineCollection(
+        [[(a + x_lo, b + y), (a + x_hi, b + y)] for a, b in zip(x0, y0) for y in yticks],
+        colors="#E5E5E5", linewidths=_rc("grid.linewidth"), zorder=0.5, clip_on=False), autolim=False)
+    ax.add_collection(LineCollection([[(a + x_lo, b + y_bottom), (a + x_hi, b + y_bottom)] for a, b in zip(x0, y0)],
+                                     colors=[_rc("axes.edgecolor")], linewidths=_rc("axes.linewidth"), zorder=2.5,
+                                     clip_on=False),
+                      autolim=False)
+    tick = {"c": [_rc("xtick.color")], "s": _rc("xtick.major.size") ** 2, "linewidths": _rc("xtick.major.width"),
+            "zorder": 2.5, "clip_on": False}
+    ax.scatter([a + x for a in x0 for x in xticks], [b + y_bottom for b in y0 for _ in xticks], marker=TICKDOWN,
+               **tick).set_in_layout(False)
+    ax.scatter([a + x_lo for a in x0 for _ in yticks], [b + y for b in y0 for y in yticks], marker=TICKLEFT,
+               **tick).set_in_layout(False)
+    pts = _rc("xtick.major.size") + _rc("xtick.major.pad")
+    below = offset_copy(ax.transData, fig=fig, y=-pts, units="points")
+    left = offset_copy(ax.transData, fig=fig, x=-pts, units="points")
+    above = offset_copy(ax.transData, fig=fig, y=_rc("axes.titlepad"), units="points")
+    label = {"fontsize": 7, "color": _rc("xtick.labelcolor")}
+    for i, (a, b) in enumerate(zip(x0, y0)):
+        ax.text(a + x_lo, b + y_top, titles[i], transform=above, ha="left", va="baseline", fontsize=8)
+        if i % grid.ncol == 0:
+            for y, text in yticks.items():
+                ax.text(a + x_lo, b + y, text, transform=left, ha="right", va="center", **label)
+        if i + grid.ncol >= grid.n:  # the lowest panel of its column
+            for x, text in xticks.items():
+                ax.text(a + x, b + y_bottom, text, transform=below, ha="center", va="top", **label)
+
+
+# ----- notebooks ----------------------------------------------------------------------------------
+def show(chart) -> None:
+    """Display a chart in a notebook; ``chart`` is a figure or what a ``*_figure`` function
+    returns (its alt text then goes with the image). Drawn once on an Agg canvas at the figure's
+    own (screen) dpi in the house style and shown as a PNG written at a fast compression level:
+    a fraction of the inline backend's cost (a tight-bbox pass, a second draw and Pillow's
+    slowest settings), and the same picture as the exported chart."""
+    import io
+
+    from IPython.display import Image, display
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image as PILImage
+
+    fig, alt = (chart[0], chart[2]) if isinstance(chart, tuple) else (chart, "")
+    canvas = FigureCanvasAgg(fig)
+    with _style():
+        canvas.draw()
+    width, height = canvas.get_width_height(physical=True)
+    buf = io.BytesIO()
+    PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB").save(
+        buf, format="png", compress_level=1)
+    display(Image(data=buf.getvalue(), format="png", alt=alt or None))
 
 
 # ----- export -------------------------------------------------------------------------------------
@@ -330,44 +597,67 @@ def _marks(tables, round_ids) -> style.Marks:
         synthetic=any(x.startswith("synthetic_") for x in round_ids))
 
 
-def export_all(paths, tables: dict[str, pd.DataFrame], allow_embargoed: bool = False,
-               folder: Path | None = None) -> list[Path]:
-    """Every comparison chart: per update round a change matrix and a dumbbell per criterion the
-    update revisited; the grade distribution and grade paths. Returns the files written.
-    A round under embargo raises :class:`style.EmbargoError` unless ``allow_embargoed``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    folder = Path(folder) if folder else Path(paths.figures) / "compare"
+def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], object]]:
+    """The comparison charts, not yet drawn: ``(name, rounds, draw)`` in report order, where
+    ``rounds`` are the rounds the chart shows and ``draw()`` returns ``(fig, data, alt_text)``
+    (alt text led by the chart's marks). Per update round a change matrix and a dumbbell per
+    criterion the update revisited; then the grade distribution and grade paths. Lets a caller
+    draw only some of them, e.g. the build sharing them out between processes."""
     names, labels = _short_names(tables), _criteria_labels(tables)
     crit_order = (list(tables["criteria"].sort_values("order")["criterion_id"])
                   if tables.get("criteria") is not None and len(tables["criteria"]) else None)
-    out: list[Path] = []
+    plan: list[tuple[str, list[str], object]] = []
+
+    def marked(make, marks):
+        def draw():
+            fig, data, alt = make()
+            return fig, data, _alt(marks, alt)
+        return draw
+
     changes = tables.get("changes")
     if changes is not None and len(changes):
         for (upd, base), ch in changes.groupby(["round", "baseline_round"], sort=False):
             marks = _marks(tables, [upd, base])
-            _check_embargo(tables, [base, upd], allow_embargoed)
             ch = ch.reset_index(drop=True)
             order = [c for c in (crit_order or []) if c in set(ch["criterion_id"])] or None
-            fig, data, alt = change_matrix_figure(ch, names, order, marks)
-            out += _export(fig, data, f"change_matrix_{base}__{upd}", _alt(marks, alt), folder)
+            plan.append((f"change_matrix_{base}__{upd}", [base, upd],
+                         marked(lambda ch=ch, order=order, marks=marks: change_matrix_figure(ch, names, order, marks),
+                                marks)))
             for cid in order or list(dict.fromkeys(ch["criterion_id"])):
                 sub = ch[ch["criterion_id"] == cid]
                 if (sub["change"] == "not_revisited").all():
                     continue  # nothing moved or was re-read: the change matrix already shows it
-                fig, data, alt = dumbbell_figure(sub, cid, names, labels.get(cid, ""), marks)
-                out += _export(fig, data, f"dumbbell_{cid}_{base}__{upd}", _alt(marks, alt), folder)
+                plan.append((f"dumbbell_{cid}_{base}__{upd}", [base, upd],
+                             marked(lambda sub=sub, cid=cid, marks=marks:
+                                    dumbbell_figure(sub, cid, names, labels.get(cid, ""), marks), marks)))
     grades = tables.get("grades")
     if grades is not None and len(grades):
         order = _round_order(tables, grades)
-        _check_embargo(tables, order, allow_embargoed)
         marks = _marks(tables, order)
-        if len(grades):
-            fig, data, alt = grade_distribution_figure(grades, order, marks)
-            out += _export(fig, data, "grade_distribution", _alt(marks, alt), folder)
-            fig, data, alt = grade_paths_figure(grades, order, names, marks)
-            out += _export(fig, data, "grade_paths", _alt(marks, alt), folder)
+        plan.append(("grade_distribution", order,
+                     marked(lambda: grade_distribution_figure(grades, order, marks), marks)))
+        plan.append(("grade_paths", order, marked(lambda: grade_paths_figure(grades, order, names, marks), marks)))
+    return plan
+
+
+def export_all(paths, tables: dict[str, pd.DataFrame], allow_embargoed: bool = False,
+               folder: Path | None = None, keys=None) -> list[Path]:
+    """Every comparison chart (:func:`chart_plan`), or only those named in ``keys`` (the others
+    are not drawn), to ``paths.figures/compare`` (or ``folder``). Returns the files written.
+    A round under embargo raises :class:`style.EmbargoError` unless ``allow_embargoed``, before
+    anything is drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    folder = Path(folder) if folder else Path(paths.figures) / "compare"
+    plan = chart_plan(tables)
+    for _name, round_ids, _draw in plan:
+        _check_embargo(tables, round_ids, allow_embargoed)
+    out: list[Path] = []
+    for name, _round_ids, draw in plan:
+        if keys is None or name in keys:
+            fig, data, alt = draw()
+            out += _export(fig, data, name, alt, folder)
     return out
 
 
