@@ -397,8 +397,11 @@ def report_tasks(tables: dict[str, pd.DataFrame], notebooks: bool, paths: Paths)
             keys = [k for k, _ in charts.chart_plan(tables, rid, paths.raw)]
             for i in range(0, len(keys), CHARTS_PER_TASK):
                 tasks.append(("charts", {"rounds": [rid], "keys": keys[i:i + CHARTS_PER_TASK]}))
-    if _feature("compare_charts") is not None:
-        tasks.append(("compare_charts", {}))
+    compare_charts = _feature("compare_charts")
+    if compare_charts is not None:
+        names = [name for name, _, _ in compare_charts.chart_plan(tables)]
+        for i in range(0, len(names), CHARTS_PER_TASK):
+            tasks.append(("compare_charts", {"chart_keys": names[i:i + CHARTS_PER_TASK]}))
     if _feature("tables") is not None:
         tasks.append(("workbook", {}))
     nb = _feature("notebooks")
@@ -419,7 +422,8 @@ def run_report_task(task: tuple[str, dict], paths: Paths, tables: dict[str, pd.D
     if kind == "charts":
         return _feature("charts").export_all(paths, tables, allow_embargoed=allow_embargoed, **kw)
     if kind == "compare_charts":
-        return _feature("compare_charts").export_all(paths, tables, allow_embargoed=allow_embargoed) or []
+        return _feature("compare_charts").export_all(paths, tables, allow_embargoed=allow_embargoed,
+                                                     keys=kw.get("chart_keys")) or []
     if kind == "workbook":
         return _feature("tables").write_workbook(paths, tables, allow_embargoed=allow_embargoed)
     if kind == "notebook":
@@ -482,6 +486,8 @@ def build_reports(paths: Paths, tables: dict[str, pd.DataFrame], allow_embargoed
 
 
 def _describe(kw: dict) -> str:
+    if "chart_keys" in kw:
+        return ", ".join(kw["chart_keys"])
     if "keys" in kw:
         return f"{kw['rounds'][0]}: {', '.join(kw['keys'])}"
     return Path(kw["notebook"]).name if "notebook" in kw else ""
@@ -540,8 +546,9 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
 
 def cache_dir(paths: Paths) -> Path:
     """Where drafted letters are kept between builds: beside the processed folder, hidden
-    (``data/.processed.cache`` by default; git-ignored; safe to delete)."""
-    return paths.processed.parent / f".{paths.processed.name}.cache"
+    (``data/.processed-draft-cache`` by default; git-ignored; safe to delete). Not named like the
+    build's temp folders (``.processed.tmp-*``, ``.processed.old``), which are cleared."""
+    return paths.processed.parent / f".{paths.processed.name}-draft-cache"
 
 
 def print_reconciliation(tables: dict[str, pd.DataFrame], log: Callable[[str], None]) -> None:
