@@ -176,3 +176,25 @@ def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
     explorer = [kw for kw in nb if kw["notebook"].endswith("03_criterion_explorer.ipynb")]
     assert [kw.get("parameters") for kw in explorer] == [None, {"criterion": "F4"}]
     assert len(nb) == len(list(Paths().notebooks.glob("0*.ipynb"))) + 1
+
+
+def test_a_table_failing_validation_is_never_swapped_in(tmp_path, monkeypatch):
+    """The build validates the tables while they are written; a failure (a bug) leaves the
+    previous outputs as they were and names the table."""
+    from analysis import build as build_mod
+    from analysis.paths import RAW
+    paths = Paths(raw=RAW, processed=tmp_path / "out", reports=tmp_path / "reports")
+    build(paths, tables_only=True, log=lambda s: None)
+    first = _digest(paths.processed)
+    real = build_mod.build_tables
+
+    def broken(*args, **kwargs):
+        tables = real(*args, **kwargs)
+        tables["matrix"] = tables["matrix"].assign(status=pd.Series("maybe", index=tables["matrix"].index,
+                                                                    dtype="string"))
+        return tables
+    monkeypatch.setattr(build_mod, "build_tables", broken)
+    with pytest.raises(RuntimeError, match="matrix"):
+        build(paths, tables_only=True, log=lambda s: None)
+    assert _digest(paths.processed) == first
+    assert not list(tmp_path.glob(".out.*"))

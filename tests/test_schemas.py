@@ -58,3 +58,18 @@ def test_validation_does_not_import_hypothesis_in_a_build_process():
             "print('hypothesis' in sys.modules); import hypothesis; print('importable')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "importable"]
+
+
+def test_absent_geopandas_is_remembered_not_searched_for_again():
+    """pandera asks for GeoPandas at every dtype check; when it is not installed the answer is
+    recorded once (same ImportError as before). Where it is installed nothing changes."""
+    code = ("import sys, analysis.schemas as s; s.validate('forces', s.empty('forces'));"
+            "rec = sys.modules.get('geopandas', 'unset');\n"
+            "try:\n    import geopandas; ok = True\nexcept ImportError:\n    ok = False\n"
+            "print(rec is None, ok)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import importlib.util
+    if importlib.util.find_spec("geopandas") is None:
+        assert out.stdout.split() == ["True", "False"]
+    else:
+        assert out.stdout.split() == ["False", "True"]

@@ -96,9 +96,11 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
 
 
 def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
-                 cache: DraftCache | None = None) -> dict[str, pd.DataFrame]:
-    """All processed tables, validated, in memory. ``cache``: drafted letters to reuse (see
-    :mod:`analysis.draft_cache`); None drafts every letter afresh."""
+                 cache: DraftCache | None = None, validate: bool = True) -> dict[str, pd.DataFrame]:
+    """All processed tables, in memory, validated (unless ``validate`` is False: then the caller
+    must call :func:`validate_tables`, as :func:`build` does while the files are written).
+    ``cache``: drafted letters to reuse (see :mod:`analysis.draft_cache`); None drafts every
+    letter afresh."""
     paths, codebook, resolver, rounds = inputs.paths, inputs.codebook, inputs.resolver, inputs.rounds
     loader = CodedLoader(codebook, resolver, paths.raw)
     findings, rejects, suppress, grades, measures, recon = [], [], [], [], [], []
@@ -186,16 +188,22 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
         grades_map = _feature("grades_map")
         tables.update(compare.compare_all(tables, rounds, codebook, grades_map.map_path(paths.raw)))
     _check_reconciliation(tables["reconciliation"])
+    if validate:
+        validate_tables(tables)
+    return tables
+
+
+def validate_tables(tables: dict[str, pd.DataFrame]) -> None:
+    """Every table against its pandera schema; all failures reported at once (RuntimeError)."""
     errors = []
     for name, columns in all_columns().items():
         if name in tables:
             try:
-                tables[name] = schemas.validate(name, tables[name], columns)
+                schemas.validate(name, tables[name], columns)
             except Exception as exc:  # pandera SchemaErrors: every failure listed at once
                 errors.append(f"{name}: {exc}")
     if errors:
         raise RuntimeError("processed tables failed validation (a bug, not bad input):\n" + "\n".join(errors))
-    return tables
 
 
 def _concat(name: str, parts: list[pd.DataFrame], order: list[str]) -> pd.DataFrame:
@@ -242,8 +250,10 @@ def all_columns() -> dict[str, list[tuple[str, str, str]]]:
     return cols
 
 
-def write_tables(tables: dict[str, pd.DataFrame], dest: Path) -> None:
-    """Write every table and the data dictionary into ``dest`` atomically (temp folder + swap)."""
+def write_tables(tables: dict[str, pd.DataFrame], dest: Path, check: Callable[[], None] | None = None) -> None:
+    """Write every table and the data dictionary into ``dest`` atomically (temp folder + swap).
+    ``check`` (e.g. validation) runs while the files are written; if it raises, nothing is
+    swapped in and ``dest`` stays as it was."""
     dest = Path(dest)
     cols = all_columns()
     dictionary = pd.DataFrame([{"table": t, "column": c, "dtype": d, "meaning": m}
@@ -255,7 +265,10 @@ def write_tables(tables: dict[str, pd.DataFrame], dest: Path) -> None:
         # are written side by side. Each file's bytes do not depend on the order.
         largest_first = sorted(jobs, key=lambda n: -len(jobs[n]))
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(lambda n: write_table(jobs[n], tmp, n), largest_first))
+            written = pool.map(lambda n: write_table(jobs[n], tmp, n), largest_first)
+            if check is not None:
+                check()
+            list(written)
         # The folder is replaced whole, so its (tracked) README is written with the tables.
         (tmp / "README.md").write_text(PROCESSED_README, encoding="utf-8")
 
@@ -524,13 +537,13 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     inputs = load_inputs(paths)
     log(f"[2/4] loading {len(inputs.rounds.ids)} round(s): {', '.join(inputs.rounds.ids)}")
     cache = DraftCache(cache_dir(paths)) if use_cache else None
-    tables = build_tables(inputs, log=log, cache=cache)
+    tables = build_tables(inputs, log=log, cache=cache, validate=False)
     print_reconciliation(tables, log)
     if strict and len(tables["rejects"]):
         raise InputError(paths.raw, None, f"{len(tables['rejects'])} input record(s) rejected (--strict)",
                          "see data/processed/rejects.csv for each file, row/cell and reason")
     log(f"[3/4] writing {len(tables)} tables to {paths.processed}")
-    write_tables(tables, paths.processed)
+    write_tables(tables, paths.processed, check=lambda: validate_tables(tables))  # validated as written
     if cache is not None:
         cache.prune()
     reports: list[Path] = []

@@ -8,6 +8,7 @@ lazily, so every problem is reported at once.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import sys
 
 import pandas as pd
@@ -201,6 +202,11 @@ def _load_pandera_checks() -> None:
     tool here, not a dependency of the build). The build never synthesises data with pandera,
     so the import is blocked while the backend loads; in a process that already imported
     Hypothesis (the test suite) nothing changes."""
+    # pandera also tries `import geopandas` for every dtype it checks; when GeoPandas is not
+    # installed each failed attempt searches sys.path again (about 80 ms a build). Recording the
+    # absence once makes the same ImportError immediate.
+    if "geopandas" not in sys.modules and importlib.util.find_spec("geopandas") is None:
+        sys.modules["geopandas"] = None
     if "hypothesis" in sys.modules:
         return
     sys.modules["hypothesis"] = None  # makes `import hypothesis` raise ImportError
