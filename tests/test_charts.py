@@ -245,3 +245,111 @@ def test_a2_subtitle_names_forces_settled_between_conflicting_sources(shipped_ta
     assert "Cleveland" in c.subtitle and "Dyfed-Powys" in c.subtitle
     c4 = charts.criterion_counts(shipped_tables, "F4", "core_business_2014")
     assert "settled" not in c4.subtitle
+
+
+# ----- fast export paths --------------------------------------------------------------------------------
+def test_png_writer_keeps_every_pixel_the_dpi_and_the_text():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(37, 53, 4), dtype=np.uint8)
+    pixels[5:9] = pixels[4]  # repeated rows (the Up filter makes them zeros)
+    text = {"Software": "core-business", "Description": "Chart: 8 of 43 forces − ± “quoted”", "Empty": ""}
+    data = charts.png_bytes(pixels, 300, text)
+    assert data == charts.png_bytes(pixels.copy(), 300, text)  # same array, same bytes
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        assert im.mode == "RGBA" and im.size == (53, 37)
+        assert (np.asarray(im) == pixels).all()
+        assert round(im.info["dpi"][0]) == 300
+        assert im.text["Software"] == "core-business"
+        assert im.text["Description"] == text["Description"]  # not Latin-1: an iTXt chunk
+        assert "Empty" not in im.text
+    with pytest.raises(ValueError, match="RGBA"):
+        charts.png_bytes(pixels[..., :3])
+
+
+def test_export_gives_byte_identical_png_and_svg_text_as_text(tmp_path, shipped_tables):
+    import numpy as np
+    from PIL import Image
+
+    outs = []
+    for run in ("a", "b"):
+        c = charts.criterion_counts(shipped_tables, "A2")
+        outs.append(charts.export_chart(c.figure, c.data, c.name, c.alt_text, tmp_path / run))
+        fig = c.figure
+    assert outs[0][0].read_bytes() == outs[1][0].read_bytes()  # PNG
+    svg = outs[0][1].read_text(encoding="utf-8")
+    # svg.fonttype "none": text is text (selectable, read by screen readers), with a generic fallback
+    assert "<text" in svg and "8 of 43 forces had an attend-all-crimes policy" in svg
+    assert "sans-serif" in svg and 'id="DejaVuSans' not in svg  # no glyph outlines
+    # the PNG is what Agg draws on one canvas: the same pixels as render_png at 300 dpi
+    with Image.open(outs[0][0]) as im:
+        png = np.asarray(im.convert("RGB"))
+    import io
+
+    with Image.open(io.BytesIO(charts.render_png(fig, charts.PNG_DPI))) as im:
+        again = np.asarray(im.convert("RGB"))
+    assert png.shape == again.shape and (png == again).all()
+    # the figure keeps its own dpi and layout engine after exporting and rendering
+    assert fig.dpi == 100 and fig.get_layout_engine() is not None
+    fig.clear()
+
+
+def test_chart_shows_itself_in_a_notebook_with_its_alt_text(shipped_tables):
+    import io
+
+    from PIL import Image
+
+    c = charts.criterion_counts(shipped_tables, "F4")
+    bundle, meta = c._repr_mimebundle_()
+    assert bundle["text/plain"] == c.alt_text.strip()
+    with Image.open(io.BytesIO(bundle["image/png"])) as im:
+        assert im.size == (round(c.figure.get_figwidth() * charts.NOTEBOOK_DPI),
+                           round(c.figure.get_figheight() * charts.NOTEBOOK_DPI))
+        assert c.title in im.text["Description"].replace("\n", " ")
+    html = bundle["text/html"]
+    assert html.startswith('<img src="data:image/png;base64,') and 'alt="' in html
+    assert c.title.replace("'", "&#x27;") in html
+    assert meta["image/png"]["width"] == round(c.figure.get_figwidth() * charts.NOTEBOOK_DPI)
+    c.figure.clear()
+
+
+def test_stacked_bars_are_one_patch_per_category_with_a_bar_per_row(shipped_tables):
+    from matplotlib.path import Path as MPath
+
+    c = charts.coverage_chart(shipped_tables, by="force")
+    ax = c.figure.axes[0]
+    bars = {p.get_gid(): p for p in ax.patches if (p.get_gid() or "").startswith("bars-")}
+    assert set(bars) == {f"bars-{t}" for t in style.COVERAGE_ORDER}
+    n_forces = len(shipped_tables["forces"])
+    for p in bars.values():
+        assert int((p.get_path().codes == MPath.MOVETO).sum()) == n_forces
+    assert bars["bars-Not reported"].get_hatch() == style.JUDGEMENT_LOOK["not_reported"].hatch
+    # the rows fill the y axis as barh would (margins, first force at the top)
+    bottom, top = ax.get_ylim()
+    assert bottom > n_forces - 1 + 0.375 and top < -0.375
+    c.figure.clear()
+
+
+def test_report_charts_build_the_round_matrix_once(shipped_tables, monkeypatch):
+    built = []
+    real = cf.forces_frame  # matrix_for joins it in each time it builds a round's frame
+
+    def counting(tables):
+        built.append(1)
+        return real(tables)
+
+    monkeypatch.setattr(cf, "forces_frame", counting)
+    keys = {f"02_criterion_{c}" for c in ("A2", "F4", "P1")}
+    drawn = list(charts.report_charts(shipped_tables, "core_business_2014", keys=keys))
+    assert len(drawn) == 3 and len(built) == 1
+    for ch in drawn:
+        ch.figure.clear()
+    built.clear()
+    for cid in ("A2", "F4", "P1"):  # outside the chart loop nothing is kept
+        charts.criterion_counts(shipped_tables, cid, "core_business_2014").figure.clear()
+    assert len(built) == 3

@@ -265,3 +265,70 @@ def test_loaded_summary_and_rejects(shipped_tables):
     assert cb["matrix_reported"] + cb["matrix_contested"] + cb["matrix_not_reported"] == 43 * 19
     rs = cf.rejects_summary(shipped_tables)
     assert int(rs["n"].sum()) == len(shipped_tables["rejects"])
+
+
+# ----- exact tests without scipy, and the round-frame memo ------------------------------------------------
+def test_fisher_exact_matches_scipy_on_every_small_table():
+    import itertools as it
+
+    from scipy.stats import fisher_exact
+
+    for a, b, c, d in it.product(range(7), repeat=4):
+        odds, p = cf.fisher_exact_2x2([[a, b], [c, d]])
+        ref = fisher_exact([[a, b], [c, d]])
+        assert math.isclose(p, ref.pvalue, rel_tol=1e-9, abs_tol=1e-15), (a, b, c, d)
+        if math.isnan(ref.statistic):
+            assert math.isnan(odds)
+        else:
+            assert odds == ref.statistic, (a, b, c, d)
+    for table in ([[12, 5], [3, 23]], [[0, 9], [14, 20]], [[21, 1], [1, 20]], [[40, 1], [1, 1]]):
+        assert math.isclose(cf.fisher_exact_2x2(table)[1], fisher_exact(table).pvalue, rel_tol=1e-9)
+    with pytest.raises(ValueError):
+        cf.fisher_exact_2x2([[1, -1], [2, 3]])
+
+
+def test_bh_adjust_matches_scipy():
+    import numpy as np
+    from scipy.stats import false_discovery_control
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 50):
+        ps = rng.random(n) ** 3
+        ps[: n // 3] = ps[0]  # ties
+        assert np.allclose(cf.bh_adjust(ps), false_discovery_control(ps, method="bh"), rtol=1e-12, atol=0)
+    assert cf.bh_adjust([]).size == 0
+
+
+def test_grades_test_and_cooccurrence_agree_with_scipy_on_the_shipped_build(shipped_tables):
+    from scipy.stats import fisher_exact
+
+    res = cf.grades_test(shipped_tables, "A2", "reducing_crime")
+    ref = fisher_exact(res["table"].to_numpy())
+    assert math.isclose(res["p_value"], ref.pvalue, rel_tol=1e-9) and res["odds_ratio"] == ref.statistic
+    co = cf.cooccurrence(shipped_tables)
+    for r in co[co["p_value"].notna()].head(20).itertuples():
+        ref = fisher_exact([[r.both, r.a_only], [r.b_only, r.neither]])
+        assert math.isclose(r.p_value, ref.pvalue, rel_tol=1e-9)
+
+
+def test_reuse_round_frames_builds_once_and_hands_out_independent_copies(shipped_tables):
+    fresh = cf.matrix_for(shipped_tables)
+    store: dict = {}
+    with cf.reuse_round_frames(store):
+        first = cf.matrix_for(shipped_tables)
+        first["value"] = "changed"  # a caller changing its copy changes nothing kept
+        second = cf.matrix_for(shipped_tables)
+    assert len(store) == 1
+    pd.testing.assert_frame_equal(second, fresh)
+    with cf.reuse_round_frames(store):  # the same store again: the kept frame is reused
+        assert cf.matrix_for(shipped_tables) is not second
+        pd.testing.assert_frame_equal(cf.matrix_for(shipped_tables), fresh)
+    other = dict(shipped_tables, matrix=shipped_tables["matrix"].copy())
+    with cf.reuse_round_frames(store):  # other tables: built afresh, not taken from the store
+        cf.matrix_for(other)
+    assert len(store) == 2
+    with cf.reuse_round_frames(store):
+        with cf.reuse_round_frames():  # a block inside a block shares its frames
+            cf.matrix_for(shipped_tables, "peel_2014")
+    assert len(store) == 3
+    assert cf._MEMO.get() is None  # nothing is kept outside a block

@@ -14,8 +14,13 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import itertools
+import math
 import re
+from fractions import Fraction
 from pathlib import Path
 
 import pandas as pd
@@ -116,15 +121,45 @@ def value_label(value: str) -> str:
 
 
 # ----- the matrix -------------------------------------------------------------------------------
+_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("compare_forces_memo", default=None)
+
+
+@contextlib.contextmanager
+def reuse_round_frames(store: dict | None = None):
+    """Inside the block, :func:`matrix_for` builds each round's frame once per set of tables and
+    hands out copies of it (shallow, copy-on-write: changing one never changes the kept frame).
+    For code that reads the same tables many times, such as drawing every chart of a round (19
+    criterion charts each counting one criterion). The tables themselves must not be changed
+    inside the block. ``store``: a dict that keeps the frames across several blocks (the chart
+    loop opens one block per chart so that nothing outside a draw sees the memo); without it, a
+    block inside another block shares the outer one's frames."""
+    token = _MEMO.set(store if store is not None else (_MEMO.get() if _MEMO.get() is not None else {}))
+    try:
+        yield
+    finally:
+        _MEMO.reset(token)
+
+
 def matrix_for(tables: dict, round_id: str | None = None) -> pd.DataFrame:
     """The round's matrix with force names, country/region and criterion labels, ordered."""
     rid = _round(tables, round_id)
+    memo = _MEMO.get()
+    sources = (tables["matrix"], tables["forces"], tables["criteria"])
+    key = ("matrix_for", rid, *map(id, sources))
+    if memo is not None:
+        hit = memo.get(key)  # the frames are kept with the result, so their ids are not reused
+        if hit is not None and all(a is b for a, b in zip(hit[0], sources)):
+            return hit[1].copy(deep=False)
     m = tables["matrix"][tables["matrix"]["round"] == rid]
     crit = criteria_frame(tables)[["criterion_id", "label", "area_label", "order"]]
     out = (m.merge(forces_frame(tables), on="force_id", how="left")
             .merge(crit, on="criterion_id", how="left"))
     out["short_name"] = out["short_name"].fillna(out["force_id"])
-    return out.sort_values(["order", "short_name"], ignore_index=True)
+    out = out.sort_values(["order", "short_name"], ignore_index=True)
+    if memo is not None:
+        memo[key] = (sources, out)
+        return out.copy(deep=False)
+    return out
 
 
 def force_order(tables: dict, round_id: str | None = None, by: str = "region") -> pd.DataFrame:
@@ -149,19 +184,32 @@ def value_counts(tables: dict, criterion_id: str, round_id: str | None = None) -
     """How many forces (and which) have each value of a criterion, in codebook order, then
     contested and not reported. Every force is counted exactly once."""
     rid = _round(tables, round_id)
-    info = criterion_info(tables, criterion_id)
-    m = matrix_for(tables, rid)
-    m = m[m["criterion_id"] == criterion_id]
+    return _value_counts(matrix_for(tables, rid), criterion_info(tables, criterion_id), rid)
+
+
+def _value_counts(matrix: pd.DataFrame, info: dict, rid: str) -> pd.DataFrame:
+    """:func:`value_counts` from the round's :func:`matrix_for` (so that a caller counting every
+    criterion builds that frame once)."""
+    criterion_id = info["criterion_id"]
+    # one pass over three columns as lists (not a filter of the whole frame, then one per value)
+    names: dict[str, list[str]] = {}
+    total = 0
+    for cid, value, name in zip(matrix["criterion_id"].tolist(), matrix["value"].tolist(),
+                                matrix["short_name"].tolist()):
+        if cid != criterion_id:
+            continue
+        total += 1
+        if isinstance(value, str):
+            names.setdefault(value, []).append(str(name))
     rows = []
     order = info["values"] + [CONTESTED, NOT_REPORTED]
-    total = len(m)
     for value in order:
-        sub = m[m["value"] == value].sort_values("short_name")
+        these = sorted(names.get(value, []))
         judgement = info["judgements"].get(value, value)
         rows.append({"round": rid, "criterion_id": criterion_id, "value": value,
                      "value_label": value_label(value), "judgement": judgement,
-                     "n_forces": len(sub), "share": (len(sub) / total) if total else float("nan"),
-                     "forces": "; ".join(sub["short_name"].astype(str))})
+                     "n_forces": len(these), "share": (len(these) / total) if total else float("nan"),
+                     "forces": "; ".join(these)})
     out = pd.DataFrame(rows)
     return out.astype({"round": "string", "criterion_id": "string", "value": "string",
                        "value_label": "string", "judgement": "string", "forces": "string",
@@ -356,17 +404,65 @@ def cohen_kappa(a: pd.Series, b: pd.Series) -> float:
 
 
 # ----- patterns ---------------------------------------------------------------------------------
+def fisher_exact_2x2(table) -> tuple[float, float]:
+    """Fisher's exact test, two-sided, on a 2x2 table of counts: (sample odds ratio, p-value).
+
+    The same test as ``scipy.stats.fisher_exact`` (odds ratio a*d / (b*c), infinite when b*c is
+    0; NaN and p = 1 when a row or column is empty; the p-value sums the probabilities of every
+    table with the same margins that is no more likely than the one observed), computed with
+    exact integer binomials, so it needs no scipy import (about a second on a notebook's start)
+    and has no rounding in the comparison of probabilities. Agrees with scipy to floating-point
+    precision (the tests check it)."""
+    (a, b), (c, d) = ((int(x) for x in row) for row in table)
+    return _fisher_exact_2x2(a, b, c, d)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fisher_exact_2x2(a: int, b: int, c: int, d: int) -> tuple[float, float]:
+    if min(a, b, c, d) < 0:
+        raise ValueError("a 2x2 table of counts cannot hold a negative number")
+    row1, col1, n = a + b, a + c, a + b + c + d
+    if 0 in (row1, n - row1, col1, n - col1):
+        return float("nan"), 1.0
+    odds = a * d / (b * c) if b > 0 and c > 0 else float("inf")
+    # P(X = x) is proportional to C(col1, x) * C(n - col1, row1 - x): compare and sum the integer
+    # weights, then divide once. scipy counts a table as "as likely" within a relative 1e-14.
+    lo, hi = max(0, row1 + col1 - n), min(row1, col1)
+    weights = [math.comb(col1, x) * math.comb(n - col1, row1 - x) for x in range(lo, hi + 1)]
+    observed = weights[a - lo]
+    limit = Fraction(observed) * (1 + Fraction(1, 10**14))
+    tail = sum(w for w in weights if w <= limit)
+    return float(odds), min(1.0, float(Fraction(tail, math.comb(n, row1))))
+
+
+def bh_adjust(p_values) -> "np.ndarray":
+    """Benjamini-Hochberg adjusted p-values (as ``scipy.stats.false_discovery_control(p,
+    method="bh")``): sorted p times m / rank, made monotone from the largest down, clipped to 1."""
+    import numpy as np
+
+    ps = np.asarray(p_values, dtype=float)
+    if ps.size == 0:
+        return ps.copy()
+    order = np.argsort(ps)
+    ranked = ps[order] * (ps.size / np.arange(1, ps.size + 1, dtype=float))
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty_like(ranked)
+    out[order] = ranked
+    return np.clip(out, 0.0, 1.0)
+
+
 def cooccurrence(tables: dict, round_id: str | None = None, criteria: list[str] | None = None,
                  min_both: int = MIN_BOTH_KNOWN) -> pd.DataFrame:
     """Do strengths (positive) and weaknesses (negative) go together across forces?
 
     For each pair of framed criteria and each pattern (strength & strength, weakness & weakness,
     strength in A & weakness in B), a 2x2 table over the forces where *both* criteria have a
-    reported judgement, tested with Fisher's exact test (two-sided). p-values are also adjusted for
-    the number of tests (Benjamini-Hochberg). Pairs with fewer than ``min_both`` forces known, or
-    with no variation, are listed but not tested. Exploratory: with 43 forces at most, and far
-    fewer known, a small p-value is a lead to read the evidence, not a finding."""
-    from scipy.stats import false_discovery_control, fisher_exact
+    reported judgement, tested with Fisher's exact test (two-sided, :func:`fisher_exact_2x2`).
+    p-values are also adjusted for the number of tests (Benjamini-Hochberg). Pairs with fewer than
+    ``min_both`` forces known, or with no variation, are listed but not tested. Exploratory: with
+    43 forces at most, and far fewer known, a small p-value is a lead to read the evidence, not a
+    finding."""
+    import numpy as np
 
     rid = _round(tables, round_id)
     m = matrix_for(tables, rid)
@@ -378,14 +474,18 @@ def cooccurrence(tables: dict, round_id: str | None = None, criteria: list[str] 
                 ("weakness", "weakness", "negative", "negative"),
                 ("strength", "weakness", "positive", "negative"),
                 ("weakness", "strength", "negative", "positive"))
+    # per criterion, boolean vectors over forces: judgement known, positive, negative
+    known = {c: wide[c].notna().to_numpy(dtype=bool) for c in wide.columns}
+    is_j = {(c, j): wide[c].isin([j]).to_numpy(dtype=bool) for c in wide.columns
+            for j in ("positive", "negative")}
     rows = []
     for a, b in itertools.combinations(ids, 2):
         if a not in wide.columns or b not in wide.columns:
             continue
-        both = wide[[a, b]].dropna()
-        n = len(both)
+        both = known[a] & known[b]
+        n = int(both.sum())
         for pa, pb, ja, jb in patterns:
-            xa, xb = both[a] == ja, both[b] == jb
+            xa, xb = is_j[(a, ja)][both], is_j[(b, jb)][both]
             table = [[int((xa & xb).sum()), int((xa & ~xb).sum())],
                      [int((~xa & xb).sum()), int((~xa & ~xb).sum())]]
             row = {"round": rid, "criterion_a": a, "pattern_a": pa, "criterion_b": b, "pattern_b": pb,
@@ -397,8 +497,7 @@ def cooccurrence(tables: dict, round_id: str | None = None, criteria: list[str] 
             elif xa.all() or not xa.any() or xb.all() or not xb.any():
                 row["caveat"] = "not tested: no variation (every known force the same)"
             else:
-                res = fisher_exact(table, alternative="two-sided")
-                row["odds_ratio"], row["p_value"] = float(res.statistic), float(res.pvalue)
+                row["odds_ratio"], row["p_value"] = fisher_exact_2x2(table)
                 row["caveat"] = (f"small n ({n}): weak evidence either way" if n < SMALL_N
                                  else "exploratory; read the evidence behind both codes")
             rows.append(row)
@@ -408,8 +507,7 @@ def cooccurrence(tables: dict, round_id: str | None = None, criteria: list[str] 
     tested = out["p_value"].notna()
     out["p_adjusted"] = float("nan")
     if tested.any():
-        out.loc[tested, "p_adjusted"] = false_discovery_control(out.loc[tested, "p_value"].to_numpy(),
-                                                                method="bh")
+        out.loc[tested, "p_adjusted"] = bh_adjust(out.loc[tested, "p_value"].to_numpy())
     out["n_tests"] = int(tested.sum())
     return out.sort_values(["p_value", "criterion_a", "criterion_b"], na_position="last", ignore_index=True)
 
@@ -420,20 +518,31 @@ def profiles(tables: dict, round_id: str | None = None) -> pd.DataFrame:
     rid = _round(tables, round_id)
     m = matrix_for(tables, rid)
     n_framed = m["criterion_id"].nunique()
+    cols = {c: m[c].tolist() for c in ("force_id", "status", "judgement", "area", "short_name", "region")}
+    by_force: dict[str, list[int]] = {}  # row numbers per force, forces in order of appearance
+    for i, fid in enumerate(cols["force_id"]):
+        if isinstance(fid, str):
+            by_force.setdefault(fid, []).append(i)
+    status, judgement, areas = cols["status"], cols["judgement"], cols["area"]
+
+    def count(rows, j):
+        return sum(1 for i in rows if judgement[i] == j and isinstance(judgement[i], str))
+
     rows = []
-    for fid, sub in m.groupby("force_id", sort=False):
-        known = sub[sub["status"] == "reported"]
+    for fid, idx in by_force.items():
+        known = [i for i in idx if status[i] == "reported" and isinstance(status[i], str)]
         n = len(known)
-        pos, par, neg = (int((known["judgement"] == j).sum()) for j in ("positive", "partial", "negative"))
-        row = {"round": rid, "force_id": fid, "force": sub["short_name"].iloc[0],
-               "region": sub["region"].iloc[0], "n_known": n,
-               "n_contested": int((sub["status"] == "contested").sum()),
+        pos, par, neg = (count(known, j) for j in ("positive", "partial", "negative"))
+        row = {"round": rid, "force_id": fid, "force": cols["short_name"][idx[0]],
+               "region": cols["region"][idx[0]], "n_known": n,
+               "n_contested": sum(1 for i in idx if status[i] == "contested" and isinstance(status[i], str)),
                "n_positive": pos, "n_partial": par, "n_negative": neg,
                "share_positive": pos / n if n else float("nan"),
                "share_negative": neg / n if n else float("nan")}
-        for area, asub in known.groupby("area"):
-            row[f"positive_{area}"] = int((asub["judgement"] == "positive").sum())
-            row[f"negative_{area}"] = int((asub["judgement"] == "negative").sum())
+        for area in sorted({areas[i] for i in known if isinstance(areas[i], str)}):
+            in_area = [i for i in known if areas[i] == area]
+            row[f"positive_{area}"] = count(in_area, "positive")
+            row[f"negative_{area}"] = count(in_area, "negative")
         if n < max(PROFILE_MIN_KNOWN, PROFILE_MIN_SHARE_KNOWN * n_framed):
             label = "Little known"
         elif row["share_positive"] >= PROFILE_STRENGTHS and row["share_negative"] <= 0.2:
@@ -480,7 +589,8 @@ def grades_crosstab(tables: dict, criterion_id: str = "A2", round_id: str | None
         return pd.DataFrame(columns=cols)
     info = criterion_info(tables, criterion_id)
     m = matrix_for(tables, rid)
-    m = m[m["criterion_id"] == criterion_id][["force_id", "short_name", "value"]]
+    m = m[m["criterion_id"] == criterion_id]
+    coded = list(zip(m["force_id"].tolist(), m["short_name"].tolist(), m["value"].tolist()))
     g = tables["grades"]
     g = g[g["round"] == groud]
     if question_id is not None:
@@ -488,16 +598,26 @@ def grades_crosstab(tables: dict, criterion_id: str = "A2", round_id: str | None
     rows = []
     values = info["values"] + [CONTESTED, NOT_REPORTED]
     for qid, gq in g.groupby("question_id", sort=True):
-        per_force = gq.groupby("force_id")["grade"].agg(lambda s: s.iloc[0] if s.nunique() == 1 else "conflicting")
-        merged = m.merge(per_force.rename("grade").reset_index(), on="force_id", how="left")
-        merged["grade"] = merged["grade"].fillna("not graded")
+        seen: dict[str, list] = {}  # each force's grades in this question, in row order
+        for fid, grade in zip(gq["force_id"].tolist(), gq["grade"].tolist()):
+            if not pd.isna(fid):
+                seen.setdefault(fid, []).append(grade)
+        per_force = {}
+        for fid, grades in seen.items():  # one grade, or 'conflicting' when sources differ
+            distinct = {x for x in grades if not pd.isna(x)}
+            one = grades[0] if len(distinct) == 1 else "conflicting"
+            per_force[fid] = "not graded" if pd.isna(one) else one
+        cells: dict[tuple, list[str]] = {}
+        for fid, name, value in coded:
+            cells.setdefault((value, per_force.get(fid, "not graded")), []).append(name)
+        question = gq["question"].iloc[0]
         for v in values:
             for grade in GRADE_COLUMNS:
-                sub = merged[(merged["value"] == v) & (merged["grade"] == grade)]
+                names = cells.get((v, grade), [])
                 rows.append({"coded_round": rid, "grades_round": groud, "question_id": qid,
-                             "question": gq["question"].iloc[0], "value": v,
+                             "question": question, "value": v,
                              "judgement": info["judgements"].get(v, v), "grade": grade,
-                             "n_forces": len(sub), "forces": "; ".join(sorted(sub["short_name"]))})
+                             "n_forces": len(names), "forces": "; ".join(sorted(names))})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -624,18 +744,28 @@ def crimes_attended(tables: dict, round_id: str | None = None, measure: str = "c
 
 # ----- summaries used by the notebooks ----------------------------------------------------------------
 def criterion_summary(tables: dict, round_id: str | None = None) -> pd.DataFrame:
-    """National counts per criterion: forces in each judgement state and the most common value."""
+    """National counts per criterion: forces in each judgement state and the most common value
+    (the counts of :func:`value_counts`, taken in one pass over the round's matrix)."""
     rid = _round(tables, round_id)
+    m = matrix_for(tables, rid)
+    n_cells: dict[tuple[str, str], int] = {}
+    for cid, value in zip(m["criterion_id"].tolist(), m["value"].tolist()):
+        n_cells[(cid, value)] = n_cells.get((cid, value), 0) + 1
     rows = []
     for c in criteria_frame(tables).itertuples():
-        vc = value_counts(tables, c.criterion_id, rid)
-        by_j = vc.groupby("judgement")["n_forces"].sum()
-        reported = vc[~vc["value"].isin([NOT_REPORTED, CONTESTED])]
-        top = reported.sort_values("n_forces", ascending=False, kind="stable").iloc[0] if len(reported) else None
-        rows.append({"criterion_id": c.criterion_id, "label": c.label,
-                     **{j: int(by_j.get(j, 0)) for j in JUDGEMENT_ORDER},
-                     "most_common_value": (f"{top.value_label} ({int(top.n_forces)})"
-                                           if top is not None and top.n_forces else "none reported")})
+        info = criterion_info(tables, c.criterion_id)
+        by_j = dict.fromkeys(JUDGEMENT_ORDER, 0)
+        top, top_n = None, 0  # the first value in codebook order with the most forces
+        for value in info["values"] + [CONTESTED, NOT_REPORTED]:
+            n = n_cells.get((c.criterion_id, value), 0)
+            judgement = info["judgements"].get(value, value)
+            if judgement in by_j:
+                by_j[judgement] += n
+            if value not in (CONTESTED, NOT_REPORTED) and (top is None or n > top_n):
+                top, top_n = value, n
+        rows.append({"criterion_id": c.criterion_id, "label": c.label, **by_j,
+                     "most_common_value": (f"{value_label(top)} ({top_n})" if top is not None and top_n
+                                           else "none reported")})
     return pd.DataFrame(rows)
 
 
@@ -666,8 +796,6 @@ def grades_test(tables: dict, criterion_id: str = "A2", question_id: str = "redu
                 round_id: str | None = None, grades_round: str | None = None) -> dict:
     """Positive code vs a good-or-better grade, 2x2 over forces with both known, Fisher's exact
     test. Exploratory; the returned 'caveat' says how much (little) the numbers can carry."""
-    from scipy.stats import fisher_exact
-
     ct = grades_crosstab(tables, criterion_id, round_id, grades_round, question_id)
     known = ct[~ct["value"].isin([NOT_REPORTED, CONTESTED]) & ct["grade"].isin(GRADE_ORDER)]
     if known.empty:
@@ -683,8 +811,8 @@ def grades_test(tables: dict, criterion_id: str = "A2", question_id: str = "redu
     if min(sum(table[0]), sum(table[1]), table[0][0] + table[1][0], table[0][1] + table[1][1]) == 0:
         out.update(odds_ratio=float("nan"), p_value=float("nan"), caveat="not tested: a row or column is empty")
         return out
-    res = fisher_exact(table)
-    out.update(odds_ratio=float(res.statistic), p_value=float(res.pvalue),
+    odds_ratio, p_value = fisher_exact_2x2(table)
+    out.update(odds_ratio=odds_ratio, p_value=p_value,
                caveat=(f"{n} forces; exploratory. A grade covers far more than one criterion, and the "
                        "grades came months after the coded findings."))
     return out
