@@ -162,8 +162,9 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
             f"Framework matrix: coded value per force and criterion, {rid}",
             [f"{rt}. One row per force (grouped by HMIC region, 2014), one column per framed criterion."],
             rid, notes=("not_reported", "precedence", "region"))
-        counts = pd.concat([cf.value_counts(tables, c, rid) for c in cf.criteria_frame(tables)["criterion_id"]],
-                           ignore_index=True)
+        with cf.reuse_round_frames():  # the round's matrix is built once for the 19 criteria
+            counts = pd.concat([cf.value_counts(tables, c, rid) for c in cf.criteria_frame(tables)["criterion_id"]],
+                               ignore_index=True)
         labels = cf.criteria_frame(tables).set_index("criterion_id")["label"]
         counts = counts.assign(label=counts["criterion_id"].map(labels))
         add(_sheet_name("Counts", rid, i), counts, f"Forces per value of each criterion, {rid}",
