@@ -194,17 +194,17 @@ _STRING = _WholeColumnString(storage=pandas_engine.Engine.dtype(S).storage)
 
 
 @functools.cache
-def _load_pandera_checks() -> None:
-    """Load pandera's pandas check backend without Hypothesis, unless it is loaded already.
+def _prepare_pandera() -> None:
+    """Spare the build two costs of pandera's optional imports; what pandera checks is unchanged.
 
-    pandera imports its data-synthesis strategies (and with them Hypothesis, 0.3-0.4 s) the
-    first time a schema is validated, when Hypothesis happens to be installed (it is a test
-    tool here, not a dependency of the build). The build never synthesises data with pandera,
-    so the import is blocked while the backend loads; in a process that already imported
-    Hypothesis (the test suite) nothing changes."""
-    # pandera also tries `import geopandas` for every dtype it checks; when GeoPandas is not
-    # installed each failed attempt searches sys.path again (about 80 ms a build). Recording the
-    # absence once makes the same ImportError immediate.
+    - pandera imports its data-synthesis strategies (and with them Hypothesis, 0.3-0.4 s) the
+      first time a schema is validated, when Hypothesis happens to be installed (it is a test
+      tool here, not a dependency of the build). The build never synthesises data with pandera,
+      so the import is blocked while the check backend loads; in a process that already
+      imported Hypothesis (the test suite) nothing changes.
+    - pandera tries `import geopandas` at every dtype check; when GeoPandas is not installed each
+      failed attempt searches sys.path again (about 80 ms a build). Recording the absence once
+      makes the same ImportError immediate."""
     if "geopandas" not in sys.modules and importlib.util.find_spec("geopandas") is None:
         sys.modules["geopandas"] = None
     if "hypothesis" in sys.modules:
@@ -234,7 +234,7 @@ def schema(table: str, columns: list[tuple[str, str, str]] | None = None) -> pa.
 
 
 def validate(table: str, df: pd.DataFrame, columns=None) -> pd.DataFrame:
-    _load_pandera_checks()
+    _prepare_pandera()
     return schema(table, columns).validate(df, lazy=True)
 
 
