@@ -537,58 +537,26 @@ def _panel_frames(fig, ax, grid: _Panels, titles: list[str], yticks: dict[float,
 # ----- notebooks ----------------------------------------------------------------------------------
 def show(chart) -> None:
     """Display a chart in a notebook; ``chart`` is a figure or what a ``*_figure`` function
-    returns (its alt text then goes with the image). Drawn once on an Agg canvas at the figure's
-    own (screen) dpi in the house style and shown as a PNG written at a fast compression level:
-    a fraction of the inline backend's cost (a tight-bbox pass, a second draw and Pillow's
-    slowest settings), and the same picture as the exported chart."""
-    import io
-
+    returns (its alt text then goes with the image). Drawn once at the figure's own (screen) dpi
+    as the export draws it (:func:`analysis.charts.render_png`): a fraction of the inline
+    backend's cost, and the same picture as the exported chart."""
     from IPython.display import Image, display
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image as PILImage
+
+    from .charts import render_png
 
     fig, alt = (chart[0], chart[2]) if isinstance(chart, tuple) else (chart, "")
-    canvas = FigureCanvasAgg(fig)
-    with _style():
-        canvas.draw()
-    width, height = canvas.get_width_height(physical=True)
-    buf = io.BytesIO()
-    PILImage.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).convert("RGB").save(
-        buf, format="png", compress_level=1)
-    display(Image(data=buf.getvalue(), format="png", alt=alt or None))
+    display(Image(data=render_png(fig, fig.dpi, alt.strip()), format="png", alt=alt or None))
 
 
 # ----- export -------------------------------------------------------------------------------------
 def _export(fig, data: pd.DataFrame, name: str, alt_text: str, folder: Path) -> list[Path]:
-    """Through ``charts.export_chart`` when present; else SVG + PNG + data CSV + alt text."""
-    import importlib
+    """PNG + SVG + data CSV + alt text through the report charts' exporter; the figure is then
+    cleared (the comparison charts are large)."""
+    from .charts import export_chart
 
-    try:
-        charts = importlib.import_module(f"{__package__}.charts")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.charts":
-            raise
-        charts = None
-    if charts is not None and hasattr(charts, "export_chart"):
-        out = charts.export_chart(fig, data, name, alt_text, folder)
-        fig.clear()
-        return list(out) if isinstance(out, (list, tuple)) else [out] if out else []
-    from .io import neutralise_formula
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    with _style():
-        for ext in ("svg", "png"):
-            p = folder / f"{name}.{ext}"
-            fig.savefig(p, metadata=style.SAVE_METADATA[ext])
-            paths.append(p)
-    csv = folder / f"{name}.csv"
-    data.map(neutralise_formula).to_csv(csv, index=False, lineterminator="\n", encoding="utf-8")
-    alt = folder / f"{name}.alt.txt"
-    alt.write_text(alt_text.strip() + "\n", encoding="utf-8")
+    out = export_chart(fig, data, name, alt_text, folder)
     fig.clear()
-    return paths + [csv, alt]
+    return list(out)
 
 
 def _marks(tables, round_ids) -> style.Marks:
