@@ -48,11 +48,6 @@ SMALL_N = 15                   # below this, the test has little power: say so
 
 
 # ----- rounds, forces, criteria -----------------------------------------------------------------
-def rounds_with(tables: dict, kind: str) -> list[str]:
-    r = tables["rounds"].sort_values("order")
-    return [row.round for row in r.itertuples() if kind in str(row.kind).split("|")]
-
-
 def coded_rounds(tables: dict) -> list[str]:
     """Rounds with a framework matrix, in rounds.yaml order."""
     in_matrix = set(tables["matrix"]["round"].dropna())
