@@ -134,6 +134,27 @@ def test_cli_reports_bad_input_and_exits_nonzero(tmp_path, mini_raw):
     assert not (tmp_path / "o").exists()
 
 
+def test_cli_leaves_the_garbage_collector_as_it_found_it(tmp_path, mini_raw):
+    """main() pauses the collector for its imports and freezes what exists then (speed); an
+    in-process caller must get normal collection back, whether the command worked or failed."""
+    import gc
+
+    from analysis.cli import main
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert main(["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "o")]) == 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    (mini_raw / "test_round" / "coded" / "x.csv").write_text("Norfolk,A2,yes\n", encoding="utf-8")
+    assert main(["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "p")]) == 1
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        main(["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "q")])
+        assert not gc.isenabled() and gc.get_freeze_count() == 0  # a caller's choice is kept
+    finally:
+        gc.enable()
+
+
 def test_strict_fails_on_rejects(mini_raw, tmp_path):
     from analysis.errors import InputError
 
