@@ -36,6 +36,7 @@ import pandas as pd
 
 from .codebook import CONTESTED, NOT_REPORTED
 from .errors import InputError
+from .io import records
 from .grades_map import GRADE_ORDER, check_grades, load_mapping, map_path, mapped_rows
 
 S, B, F, I = "string", "boolean", "Float64", "Int64"
@@ -388,8 +389,8 @@ def effective_matrix(matrix: pd.DataFrame, rounds, round_id: str, codebook=None,
     pos, src = grid.state(rounds, round_id, full_coverage or {})
     src = grid.round_names.take(src).tolist()
     used = sorted({int(p) for p in pos if p != grid.silent})
-    records = dict(zip(used, matrix.iloc[used].to_dict("records")))  # only the rows the state keeps
-    rows = [{**records.get(int(p), _SILENT), "value_round": rid, "round": round_id, "force_id": fid,
+    kept = dict(zip(used, records(matrix.iloc[used])))  # only the rows the state keeps
+    rows = [{**kept.get(int(p), _SILENT), "value_round": rid, "round": round_id, "force_id": fid,
              "criterion_id": cid, "area": areas[cid]} for (fid, cid), p, rid in zip(grid.keys, pos, src)]
     from . import schemas
 
@@ -546,7 +547,7 @@ def _grade_changes(res: pd.DataFrame, rounds, pair: tuple[str, str] | None = Non
         if pair is not None:
             pairs = [pair] if set(pair) <= set(rids) else []
         by_round: dict[str, dict] = {}
-        for r in g.to_dict("records"):
+        for r in records(g):
             by_round.setdefault(r["round"], {})[r["force_id"]] = r
         for earlier, later in pairs:
             b, a = by_round.get(earlier, {}), by_round.get(later, {})
@@ -609,10 +610,10 @@ def _cb_vs_peel(res: pd.DataFrame, mapping: pd.DataFrame, rounds, grade_round: s
     cells = judgements()
     synthetic = bool(rounds[grade_round].synthetic or rounds[baseline].synthetic)
     by_question: dict[str, list[dict]] = {}
-    for g in res.to_dict("records"):
+    for g in records(res):
         by_question.setdefault(g["question_id"], []).append(g)
     rows = []
-    for m in maps.to_dict("records"):
+    for m in records(maps):
         crits = str(m["criteria_resolved"]).split("|")
         for g in by_question.get(m["question_id"], []):
             js = [cells.get((g["force_id"], c), NOT_REPORTED) for c in crits]

@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError, InputErrors
+from .io import records
 
 GRADE_ORDER = ("outstanding", "good", "requires_improvement", "inadequate")  # best first
 MAP_COLUMNS = ("round", "question_id", "question", "status", "area", "criteria", "fit", "rationale")
@@ -71,7 +72,7 @@ def load_mapping(path: str | Path, codebook=None, rounds=None) -> pd.DataFrame:
     errors: list[InputError] = []
     resolved: list[str | None] = []
     seen: dict[tuple, int] = {}
-    for rec in df.to_dict("records"):
+    for rec in records(df):
         where = f"row {rec['row']}"
         crit_out = None
 
@@ -121,7 +122,7 @@ def load_mapping(path: str | Path, codebook=None, rounds=None) -> pd.DataFrame:
 
     # A question is either unmapped (one row) or mapped (one row per area), never both.
     by_q: dict[tuple, dict[str, list[int]]] = {}
-    for rec in df.to_dict("records"):
+    for rec in records(df):
         by_q.setdefault((rec["round"], rec["question_id"]), {}).setdefault(rec["status"], []).append(rec["row"])
     for (rnd, qid), sts in by_q.items():
         if "mapped" in sts and "unmapped" in sts:
@@ -154,7 +155,7 @@ def check_grades(grades: pd.DataFrame, mapping: pd.DataFrame, forces: pd.DataFra
     errors: list[InputError] = []
     known_q = set(zip(mapping["round"], mapping["question_id"]))
     known_f = set(forces["force_id"]) if forces is not None else None
-    for rec in grades.to_dict("records"):
+    for rec in records(grades):
         file, where = _ref_location(rec.get("source_ref"), f"grades table ({rec['round']})")
         if rec["grade"] not in GRADE_ORDER:
             errors.append(InputError(file, where, f"grade {rec['grade']!r} is outside the PEEL scale",
