@@ -169,8 +169,16 @@ def conform(table: str, df: pd.DataFrame, columns: list[tuple[str, str, str]] | 
     out = {}
     for col, dtype, _ in (columns or COLUMNS[table]):
         s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index)
-        out[col] = s.astype(dtype)
+        want = _dtype(dtype)
+        out[col] = s if s.dtype == want else s.astype(want)  # astype costs even when nothing changes
     return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+
+
+@functools.cache
+def _dtype(name: str):
+    """The pandas dtype object for a dtype name (e.g. "string" -> StringDtype with pyarrow storage
+    and NA); equal only to exactly that dtype, so a column of other storage is still converted."""
+    return pd.api.types.pandas_dtype(name)
 
 
 class _WholeColumnString(pandas_engine.STRING):
