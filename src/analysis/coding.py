@@ -252,16 +252,18 @@ class _Scanner:
         return re.compile(f"{lead}(?:{self.body}){tail}")
 
     @functools.cached_property
-    def labelled(self) -> list[tuple[str, re.Pattern]]:
-        """(label, compiled phrase), longest phrase first (compiled when first needed)."""
-        return [(label, re.compile(p)) for label, p in self._ordered]
+    def _which(self) -> re.Pattern:
+        """Every phrase, longest first, each followed by an empty marker group: a full match's
+        last group numbers the first phrase that matches the whole text, as trying the phrases
+        one by one would (compiling one pattern is cheaper than one per phrase)."""
+        return re.compile("|".join(f"(?:{p})()" for _, p in self._ordered))
 
     @functools.cached_property
     def mask_sensitive(self) -> bool:
         """Could blanking text out (see _mask) let a phrase match where it did not before? Only
         if a phrase can match the blank itself, or start or end with a non-word character."""
-        for _, rx in self.labelled:
-            tree = _parse(rx.pattern)
+        for _, pattern in self._ordered:  # the patterns as written: no need to compile them
+            tree = _parse(pattern)
             if tree is None or _may_match_nul(tree) or _edge_may_be_nonword(tree):
                 return True
         return False
@@ -269,7 +271,8 @@ class _Scanner:
     def label(self, text: str) -> str:
         lab = self._memo.get(text)
         if lab is None:
-            lab = next((label for label, r in self.labelled if r.fullmatch(text)), self.labelled[0][0])
+            m = self._which.fullmatch(text)
+            lab = self._ordered[m.lastindex - 1 if m else 0][0]
             self._memo[text] = lab
         return lab
 
@@ -320,8 +323,10 @@ class _MultiScan:
         return out
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(pattern: str):
-    """The parsed form of a pattern (``re``'s own parser), or None if it cannot be parsed."""
+    """The parsed form of a pattern (``re``'s own parser), or None if it cannot be parsed.
+    Cached: loading the rules parses each phrase and the coder asks again later (read only)."""
     from re import _parser
 
     try:
