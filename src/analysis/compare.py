@@ -541,13 +541,18 @@ def _grade_changes(res: pd.DataFrame, rounds, pair: tuple[str, str] | None = Non
         return empty("grade_changes")
     order = {r.id: r.order for r in rounds}
     rows = []
-    for qid, g in res.groupby("question_id", sort=True):
-        rids = sorted(set(g["round"]), key=lambda r: order.get(r, 10**6))
+    by_question: dict[str, list[dict]] = {}  # rows per question_id, in table order (as groupby)
+    for r in records(res):
+        if r["question_id"] is not None:
+            by_question.setdefault(r["question_id"], []).append(r)
+    for qid in sorted(by_question):
+        recs = by_question[qid]
+        rids = sorted({r["round"] for r in recs}, key=lambda r: order.get(r, 10**6))
         pairs = list(zip(rids, rids[1:]))
         if pair is not None:
             pairs = [pair] if set(pair) <= set(rids) else []
         by_round: dict[str, dict] = {}
-        for r in records(g):
+        for r in recs:
             by_round.setdefault(r["round"], {})[r["force_id"]] = r
         for earlier, later in pairs:
             b, a = by_round.get(earlier, {}), by_round.get(later, {})
@@ -633,8 +638,13 @@ def _cb_vs_peel(res: pd.DataFrame, mapping: pd.DataFrame, rounds, grade_round: s
             })
     if not rows:
         return empty("cb_vs_peel")
-    out = pd.DataFrame(rows).sort_values(["question_id", "area", "force_id"], ignore_index=True)
-    return conform("cb_vs_peel", out)
+    rows.sort(key=lambda r: tuple(_na_last(r[k]) for k in ("question_id", "area", "force_id")))
+    return conform("cb_vs_peel", pd.DataFrame(rows))
+
+
+def _na_last(v) -> tuple:
+    """Sort key of sort_values(na_position="last") for text that may be missing (None)."""
+    return (True, "") if v is None or v is pd.NA else (False, v)
 
 
 def cb_vs_peel_summary(cbp: pd.DataFrame) -> pd.DataFrame:
