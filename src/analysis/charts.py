@@ -21,7 +21,10 @@ and :func:`export_all` refuses it unless ``allow_embargoed=True``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import contextvars
+import functools
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +94,56 @@ def _pct(x: float) -> str:
     return f"{round(100 * x):d}%"
 
 
+# While report_charts draws a round's charts, what every chart of the round reads again (the
+# source note, the round's title and marks, a criterion's codebook entry, the cells settled by
+# precedence) is worked out once (a fifth of building a criterion chart). Outside that loop
+# nothing is kept.
+_ROUND_MEMO: contextvars.ContextVar[dict | None] = contextvars.ContextVar("charts_round_memo", default=None)
+
+
+def _memo(key: tuple, frames: tuple, make):
+    """``make()``, once per ``key`` and set of ``frames`` (the tables it reads) while
+    report_charts runs. The frames are kept with the result, so their ids are not reused."""
+    store = _ROUND_MEMO.get()
+    if store is None:
+        return make()
+    full = (*key, *map(id, frames))
+    hit = store.get(full)
+    if hit is not None and all(a is b for a, b in zip(hit[0], frames)):
+        return hit[1]
+    value = make()
+    store[full] = (frames, value)
+    return value
+
+
+def _marks(tables: dict, rid: str) -> Marks:
+    return _memo(("marks", rid), (tables["rounds"],), lambda: marks_for(tables["rounds"], rid))
+
+
+def _criterion_info(tables: dict, criterion_id: str) -> dict:
+    return _memo(("criterion_info", criterion_id), (tables["criteria"],),
+                 lambda: cf.criterion_info(tables, criterion_id))
+
+
+def _settled_by_precedence(tables: dict, rid: str) -> dict[str, list[str]]:
+    """criterion_id -> the forces (in matrix order) whose cell was settled between conflicting
+    sources by source precedence, in round ``rid``."""
+    def make():
+        m = tables["matrix"]
+        sel = m[(m["round"] == rid) & (m["resolution"] == "precedence")]
+        out: dict[str, list[str]] = {}
+        for cid, fid in zip(sel["criterion_id"].tolist(), sel["force_id"].tolist()):
+            out.setdefault(cid, []).append(fid)
+        return out
+
+    return _memo(("settled", rid), (tables["matrix"],), make)
+
+
 def _round_title(tables: dict, rid: str) -> str:
+    return _memo(("round_title", rid), (tables["rounds"],), lambda: _make_round_title(tables, rid))
+
+
+def _make_round_title(tables: dict, rid: str) -> str:
     r = tables["rounds"]
     row = r[r["round"] == rid]
     if row.empty:
@@ -107,6 +159,11 @@ _TIER_PHRASE = {"Force letter": "force letters", "HMIC web page": "HMIC web page
 
 def source_note(tables: dict, rid: str, extra: str = "") -> str:
     """Round(s) and provenance: how many codes of each source strength the round's findings rest on."""
+    return _memo(("source_note", rid, extra), (tables["findings"], tables["rounds"]),
+                 lambda: _make_source_note(tables, rid, extra))
+
+
+def _make_source_note(tables: dict, rid: str, extra: str) -> str:
     f = tables["findings"]
     kinds = f.loc[f["round"] == rid, "source_kind"]  # the one column needed, not every column
     tiers = kinds.map(SOURCE_TIER).value_counts()
@@ -155,7 +212,7 @@ def framework_matrix(tables: dict, round_id: str | None = None, order_by: str = 
     """Forces (rows, grouped by region / country / profile) x framed criteria (columns, grouped by
     area), each cell coloured by judgement, with a symbol; not reported hatched grey."""
     rid = round_id or cf.primary_round(tables)
-    marks = marks_for(tables["rounds"], rid)
+    marks = _marks(tables, rid)
     with cf.reuse_round_frames():  # (ordering by profile builds the round's frame again)
         m = cf.matrix_for(tables, rid)
         forces = cf.force_order(tables, rid, order_by)
@@ -313,8 +370,8 @@ def value_looks(info: dict) -> dict:
 # ----- 2 one criterion ----------------------------------------------------------------------------------
 def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> str:
     n = int(counts["n_forces"].sum())
-    by_value = {r.value: int(r.n_forces) for r in counts.itertuples()}
-    info = cf.criterion_info(tables, criterion_id)
+    by_value = {v: int(k) for v, k in zip(counts["value"].tolist(), counts["n_forces"].tolist())}
+    info = _criterion_info(tables, criterion_id)
     template = TITLE_TEMPLATES.get(criterion_id)
     if template:
         try:
@@ -328,6 +385,27 @@ def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> st
     return f"{info['label']}: {int(top.n_forces)} of {n} forces were coded '{top.value_label.lower()}'"
 
 
+def _bar(ax, y: int, width: int, height: float, facecolor, edgecolor, linewidth, hatch=None, **kwargs):
+    """The bar ``ax.barh(y, width, height=height, ...)`` draws, made as barh makes it (a
+    Rectangle from x = 0 centred on y, colours, line width and hatch converted as barh converts
+    them: the SVG names a hatch pattern after them), without barh's containers, unit handling
+    and broadcasting (half the cost of a bar)."""
+    import numpy as np
+    from matplotlib.colors import to_rgba_array
+    from matplotlib.patches import Rectangle
+
+    left, width, height = np.int64(0), np.int64(width), np.float64(height)
+    bar = Rectangle(xy=(left, np.int64(y) - height / 2), width=width, height=height,
+                    facecolor=to_rgba_array(facecolor)[0], edgecolor=to_rgba_array(edgecolor)[0],
+                    linewidth=np.atleast_1d(linewidth)[0], label="_nolegend_", hatch=np.atleast_1d(hatch)[0])
+    bar._internal_update(kwargs)
+    bar.get_path()._interpolation_steps = 100
+    bar.sticky_edges.x.append(left)
+    ax.add_patch(bar)
+    ax._request_autoscale_view()
+    return bar
+
+
 def _short_names(tables: dict, force_ids) -> list[str]:
     names = tables["forces"].set_index("force_id")["short_name"]
     return [str(names.get(f, f)) for f in force_ids]
@@ -337,21 +415,23 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
     """Forces per value of one criterion (bars in codebook order, then contested, not reported), with
     the forces named beside each bar."""
     rid = round_id or cf.primary_round(tables)
-    marks = marks_for(tables["rounds"], rid)
-    info = cf.criterion_info(tables, criterion_id)
+    marks = _marks(tables, rid)
+    info = _criterion_info(tables, criterion_id)
     counts = cf.value_counts(tables, criterion_id, rid)
     n = int(counts["n_forces"].sum())
     title = criterion_title(tables, criterion_id, counts)
     nr = int(counts.loc[counts["value"] == cf.NOT_REPORTED, "n_forces"].sum())
-    m = tables["matrix"]
-    settled = m[(m["round"] == rid) & (m["criterion_id"] == criterion_id) & (m["resolution"] == "precedence")]
+    settled = _settled_by_precedence(tables, rid).get(criterion_id, [])
     settled_note = (f" {len(settled)} force(s) settled between conflicting sources by source strength "
-                    f"({', '.join(_short_names(tables, settled['force_id']))}; see the conflicts table)."
+                    f"({', '.join(_short_names(tables, settled))}; see the conflicts table)."
                     if len(settled) else "")
     subtitle = (f"Number of forces by coded value. {criterion_id} {info['label']}: {info['question']} "
                 f"{_round_title(tables, rid)}. Not reported for {nr} of {n} forces.{settled_note}")
+    # the rows as plain tuples (itertuples, three times over, was a tenth of building the chart)
+    Row = collections.namedtuple("Row", ["value", "value_label", "judgement", "n_forces", "forces"])
+    rows = [Row(*r) for r in zip(*(counts[c].tolist() for c in Row._fields))]
     summary = "; ".join(f"{r.value_label}: {int(r.n_forces)}" + (f" ({r.forces})" if 0 < r.n_forces <= MAX_NAMES else "")
-                        for r in counts.itertuples()) + "."
+                        for r in rows) + "."
     src = source_note(tables, rid)
     with house_style():
         fig = new_figure(10, 2.6 + 0.62 * len(counts) + 0.9, title=title, subtitle=subtitle,
@@ -359,9 +439,9 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
         ax = fig.add_subplot()
         ys = list(range(len(counts)))
         looks = value_looks(info)
-        for y, r in zip(ys, counts.itertuples()):
+        for y, r in zip(ys, rows):
             look = looks[r.value]
-            ax.barh(y, int(r.n_forces), height=0.7, **patch_kwargs(look))
+            _bar(ax, y, int(r.n_forces), 0.7, **patch_kwargs(look))
             names = r.forces if 0 < r.n_forces <= MAX_NAMES else (f"{int(r.n_forces)} forces: listed in the data file"
                                                                   if r.n_forces else "")
             ax.text(int(r.n_forces) + n * 0.01, y, f"{int(r.n_forces)}", va="center", ha="left", fontsize=10,
@@ -373,7 +453,7 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
                         color=look.text_colour if inside else "#505A5F")
         ax.set_yticks(ys, [r.value_label if r.value in (cf.CONTESTED, cf.NOT_REPORTED) else
                            f"{r.value_label}\n({JUDGEMENT_LOOK[r.judgement].label.split(' (')[0].lower()})"
-                           for r in counts.itertuples()])
+                           for r in rows])
         ax.invert_yaxis()
         ax.set_xlim(0, n * 1.02 if n else 1)
         ax.set_xlabel("Number of forces")
@@ -440,7 +520,7 @@ def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criteri
     """What is known, by source strength: per criterion (how many forces) or per force (how many
     criteria). Not reported and contested are drawn apart from every source tier."""
     rid = round_id or cf.primary_round(tables)
-    marks = marks_for(tables["rounds"], rid)
+    marks = _marks(tables, rid)
     cov = cf.coverage(tables, rid, by)
     ids = list(dict.fromkeys(cov["id"]))
     labels = {r.id: r.label for r in cov.drop_duplicates("id").itertuples()}
@@ -492,12 +572,12 @@ def regional_comparison(tables: dict, round_id: str | None = None, criterion_id:
     """Share of force x criterion cells in each judgement state, by country and by HMIC region
     (2014); a blank region is shown as 'Unknown'. With ``criterion_id``: forces per value instead."""
     rid = round_id or cf.primary_round(tables)
-    marks = marks_for(tables["rounds"], rid)
+    marks = _marks(tables, rid)
     parts = [cf.region_breakdown(tables, criterion_id, rid, "country"),
              cf.region_breakdown(tables, criterion_id, rid, "region")]
     data = pd.concat(parts, ignore_index=True)
     if criterion_id:
-        info = cf.criterion_info(tables, criterion_id)
+        info = _criterion_info(tables, criterion_id)
         cats = info["values"] + [cf.CONTESTED, cf.NOT_REPORTED]
         looks = value_looks(info)
     else:
@@ -576,7 +656,7 @@ def crimes_attended_chart(tables: dict, round_id: str | None = None, raw=None) -
     data = cf.crimes_attended(tables, rid)
     if data.empty:
         return None
-    marks = marks_for(tables["rounds"], rid)
+    marks = _marks(tables, rid)
     avg = cf.national_average_attended(raw) if raw is not None and not cf.is_synthetic(tables, rid) else None
     main_period = data["period"].mode().iloc[0] if data["period"].notna().any() else ""
     data = data.assign(
@@ -648,21 +728,36 @@ def report_charts(tables: dict, round_id: str | None = None, raw=None, keys=None
     all of them (:func:`compare_forces.reuse_round_frames`): do not change ``tables`` while
     iterating."""
     memo: dict = {}
+    notes: dict = {}
     for key, draw in chart_plan(tables, round_id, raw):
         if keys is not None and key not in keys:
             continue
-        with cf.reuse_round_frames(memo):
-            chart = draw()
+        token = _ROUND_MEMO.set(notes)
+        try:
+            with cf.reuse_round_frames(memo):
+                chart = draw()
+        finally:
+            _ROUND_MEMO.reset(token)
         if chart is not None:
             yield chart
 
 
 def _csv_safe(data: pd.DataFrame) -> pd.DataFrame:
-    out = data.copy()
-    for c in out.columns:
-        if pd.api.types.is_string_dtype(out[c]) or out[c].dtype == object:
-            out[c] = out[c].map(neutralise_formula, na_action="ignore")
-    return out
+    """The plotted data with text a spreadsheet would run as a formula guarded
+    (:func:`neutralise_formula`); only the columns holding such text are changed (most have
+    none, and mapping every text column was a tenth of exporting a small chart)."""
+    from .io import FORMULA_START
+
+    out = None
+    for c in data.columns:
+        col = data[c]
+        if not (pd.api.types.is_string_dtype(col) or col.dtype == object):
+            continue
+        if any(isinstance(v, str) and v.startswith(FORMULA_START) for v in col.tolist()):
+            if out is None:
+                out = data.copy()
+            out[c] = col.map(neutralise_formula, na_action="ignore")
+    return data if out is None else out
 
 
 PNG_DPI = 300
@@ -682,7 +777,10 @@ def export_chart(fig, data: pd.DataFrame, name: str, alt_text: str, folder: str 
     dpi, the PNG is drawn once on an Agg canvas and its buffer written as it is (:func:`png_bytes`,
     on a second thread while this one writes the SVG, CSV and alt text), and the SVG reuses the
     layout, its text written as text (``svg.fonttype`` "none" in the house style). The figure
-    keeps its layout engine afterwards."""
+    keeps its layout engine afterwards. Both canvases cache text work across charts and Agg
+    fills the white background directly (:func:`_fast_backends`: the same pixels and SVG as
+    Matplotlib's own canvases); the PNG's zlib stream skips the zero gaps of the filtered rows
+    (:func:`_up_filtered_zlib`)."""
     from .io import safe_stem
 
     folder = Path(folder)
@@ -706,29 +804,143 @@ def _png_chunk(tag: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
 
 
+# ----- the PNG's zlib stream --------------------------------------------------------------------
+# After the "Up" filter a chart is almost all zero bytes (each row is mostly the row above), and
+# zlib spends most of its time walking those zeros. So only the stretches that hold non-zero
+# bytes go through zlib (one raw deflate stream, flushed with Z_FULL_FLUSH after each stretch so
+# that nothing later refers back across a gap); a gap of zeros (with the filter byte 2 at each row
+# start) is written as ready-made deflate pieces that decode to exactly those bytes, and the
+# Adler-32 of the gaps is computed arithmetically. The result is one valid zlib stream that
+# decodes to the same filtered rows as zlib.compress would have compressed: same pixels.
+PNG_BLOCK = 512  # bytes: the search for non-zero bytes looks at blocks of this size
+PNG_GAP_BLOCKS = 16  # this many all-zero blocks in a row (8 KiB) make a gap
+_ADLER = 65521
+_ZEROS_BASE = 4096  # bytes in the repeated piece of zeros; shorter runs have a piece each
+_ROWS_BASE = 32  # rows in the repeated piece of all-zero rows
+_DEFLATE_PIECES: dict = {}  # ("zeros", n) / ("rows", row length, k) / ("two",) -> piece
+_DEFLATE_PIECES_LIMIT = 50_000
+
+
+def _deflate_piece(key) -> bytes:
+    """A raw deflate piece (non-final blocks, byte-aligned, no back reference before its start)
+    that decodes to the bytes ``key`` names; made once, from a fresh compressor."""
+    import zlib
+
+    piece = _DEFLATE_PIECES.get(key)
+    if piece is None:
+        if key[0] == "zeros":
+            data = bytes(key[1])
+        elif key[0] == "rows":
+            data = (b"\x02" + bytes(key[1] - 1)) * key[2]
+        else:
+            data = b"\x02"
+        co = zlib.compressobj(PNG_COMPRESS_LEVEL, zlib.DEFLATED, -15)
+        piece = co.compress(data) + co.flush(zlib.Z_FULL_FLUSH)
+        if len(_DEFLATE_PIECES) >= _DEFLATE_PIECES_LIMIT:
+            _DEFLATE_PIECES.clear()
+        _DEFLATE_PIECES[key] = piece
+    return piece
+
+
+def _zero_pieces(n: int, out: list) -> None:
+    """Pieces decoding to ``n`` zero bytes."""
+    if n >= _ZEROS_BASE:
+        out.append(_deflate_piece(("zeros", _ZEROS_BASE)) * (n // _ZEROS_BASE))
+        n %= _ZEROS_BASE
+    if n:
+        out.append(_deflate_piece(("zeros", n)))
+
+
+def _gap_pieces(start: int, stop: int, row: int, out: list, a: int, b: int) -> tuple[int, int]:
+    """Pieces for the filtered bytes [start, stop) of a gap, which are zeros except the filter
+    byte 2 at each row start (multiples of ``row``); returns the Adler-32 sums (a, b) updated
+    for those bytes (a zero leaves a and adds a to b; a 2 adds 2 to a, then a to b)."""
+    first = -(-start // row) * row  # the first row start in the gap
+    if first >= stop:
+        _zero_pieces(stop - start, out)
+        return a, (b + (stop - start) * a) % _ADLER
+    if first > start:
+        _zero_pieces(first - start, out)
+        b = (b + (first - start) * a) % _ADLER
+    k = (stop - first) // row  # whole rows [2, 0, 0, ...]
+    if k:
+        if k >= _ROWS_BASE:
+            out.append(_deflate_piece(("rows", row, _ROWS_BASE)) * (k // _ROWS_BASE))
+        if k % _ROWS_BASE:
+            out.append(_deflate_piece(("rows", row, k % _ROWS_BASE)))
+        b = (b + row * (k * a + k * (k + 1))) % _ADLER  # sum over the rows of row * (a + 2i)
+        a = (a + 2 * k) % _ADLER
+    rest = stop - first - k * row  # the start of one more row: a 2, then zeros
+    if rest:
+        out.append(_deflate_piece(("two",)))
+        a = (a + 2) % _ADLER
+        b = (b + a + (rest - 1) * a) % _ADLER
+        _zero_pieces(rest - 1, out)
+    return a, b
+
+
+def _up_filtered_zlib(rgba, level: int) -> bytes:
+    """The zlib stream of the PNG rows of ``rgba`` (h, w, 4), each with the "Up" filter."""
+    import zlib
+
+    import numpy as np
+
+    height, width, channels = rgba.shape
+    row = 1 + channels * width
+    size = height * row
+    buf = np.empty(-(-size // PNG_BLOCK) * PNG_BLOCK, dtype=np.uint8)  # whole blocks
+    buf[size:] = 0
+    scan = buf[:size].reshape(height, row)
+    rows = rgba.reshape(height, channels * width)
+    scan[:, 0] = 0  # (the filter bytes are set after the search for non-zero bytes)
+    scan[0, 1:] = rows[0]  # for the first row "above" is zeros, so it is the row itself
+    np.subtract(rows[1:], rows[:-1], out=scan[1:, 1:])  # uint8 arithmetic wraps: modulo 256
+    words = buf.view(np.uint64).reshape(-1, PNG_BLOCK // 8)
+    inked = np.flatnonzero(np.bitwise_or.reduce(words, axis=1))  # blocks holding a non-zero byte
+    scan[:, 0] = 2  # filter type Up
+    out = [b"\x78\x01"]  # zlib header: deflate, 32K window, fastest (as zlib.compress level 1)
+    a, b = 1, 0  # Adler-32
+    co = zlib.compressobj(level, zlib.DEFLATED, -15)
+    data = memoryview(buf)
+    pos = 0
+    if len(inked):
+        cut = np.flatnonzero(np.diff(inked) > PNG_GAP_BLOCKS)
+        starts = (np.concatenate(([inked[0]], inked[cut + 1])) * PNG_BLOCK).tolist()
+        stops = np.minimum((np.concatenate((inked[cut], [inked[-1]])) + 1) * PNG_BLOCK, size).tolist()
+        for start, stop in zip(starts, stops):
+            if start > pos:
+                a, b = _gap_pieces(pos, start, row, out, a, b)
+            stretch = data[start:stop]
+            out.append(co.compress(stretch))
+            out.append(co.flush(zlib.Z_FULL_FLUSH))
+            adler = zlib.adler32(stretch, (b << 16) | a)
+            a, b = adler & 0xFFFF, adler >> 16
+            pos = stop
+    if pos < size:
+        a, b = _gap_pieces(pos, size, row, out, a, b)
+    out.append(co.flush(zlib.Z_FINISH))  # the final (empty) block
+    out.append(((b << 16) | a).to_bytes(4, "big"))
+    return b"".join(out)
+
+
 def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
               level: int = PNG_COMPRESS_LEVEL) -> bytes:
     """A PNG file (8-bit RGBA) of an (height, width, 4) uint8 array, e.g. the Agg buffer.
 
     Every row uses PNG's "Up" filter (the byte difference from the row above, done in one numpy
-    operation; a chart is mostly rows like the one above, which become zeros) and the whole image
-    is one zlib stream at a fast level. Pillow's encoder picks a filter per row by trying all
-    five, which cost more than the drawing. The same array always gives the same bytes. ``text``
-    becomes tEXt chunks (iTXt, UTF-8, when a value is not Latin-1); the physical size is ``dpi``."""
+    operation; a chart is mostly rows like the one above, which become zeros), compressed at a
+    fast zlib level with the zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder
+    picks a filter per row by trying all five, which cost more than the drawing. The same array
+    always gives the same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not
+    Latin-1); the physical size is ``dpi``."""
     import struct
-    import zlib
 
     import numpy as np
 
     rgba = np.ascontiguousarray(rgba, dtype=np.uint8)
-    height, width, channels = rgba.shape
-    if channels != 4:
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
         raise ValueError(f"png_bytes needs RGBA (height, width, 4), not {rgba.shape}")
-    rows = rgba.reshape(height, 4 * width)
-    scan = np.empty((height, 1 + 4 * width), dtype=np.uint8)
-    scan[:, 0] = 2  # filter type Up; for the first row "above" is zeros, so it is the row itself
-    scan[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=scan[1:, 1:])  # uint8 arithmetic wraps: modulo 256
+    height, width, _ = rgba.shape
     ppm = int(dpi / 0.0254 + 0.5)  # pixels per metre, as Pillow writes it
     out = [b"\x89PNG\r\n\x1a\n",
            _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)),
@@ -741,9 +953,401 @@ def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
             out.append(_png_chunk(b"tEXt", k + b"\0" + str(value).encode("latin-1")))
         except UnicodeEncodeError:  # not compressed, no language tag
             out.append(_png_chunk(b"iTXt", k + b"\0\0\0\0\0" + str(value).encode("utf-8")))
-    out.append(_png_chunk(b"IDAT", zlib.compress(scan, level)))
+    out.append(_png_chunk(b"IDAT", _up_filtered_zlib(rgba, level)))
     out.append(_png_chunk(b"IEND", b""))
     return b"".join(out)
+
+
+# ----- drawing with text work cached ---------------------------------------------------------
+# Matplotlib 3.11's Agg backend draws text glyph by glyph in Python: for each glyph it sets the
+# font size and a transform, has FreeType render the glyph and blends it into the canvas, and
+# before that it shapes the line again and finds its fonts again; measuring text (the layout
+# engine, then the SVG) goes back to FreeType for every new renderer, and FreeType reads each
+# font file through Python calls. The canvases below give exactly the same pixels and the same
+# SVG with that work done once:
+# - fonts are read from memory (set up as Matplotlib's font cache sets them up); a font, its
+#   line metrics and a string's measured size are kept per font properties, size and dpi, and
+#   a line's shaped glyphs per string;
+# - a rendered glyph bitmap is kept per glyph, size, rotation and sub-pixel (1/64) position: a
+#   glyph moved by whole pixels is the same bitmap moved (FreeType's rasteriser works on the
+#   outline's position in 1/64 pixel);
+# - the glyphs of a line are blended into the canvas in one call per layer instead of one call
+#   each: Agg leaves a pixel under a zero coverage unchanged, so glyphs whose inked pixels do not
+#   overlap can share an image, and a glyph that overlaps an earlier one goes on a later layer
+#   (blended after it, as before); a line drawn again at the same sub-pixel offsets (a round's
+#   source note on each of its charts) reuses those layers;
+# - the white backgrounds of figure and Axes are filled directly (RendererAgg below).
+# tests/test_chart_render.py checks pixels and SVG bytes against Matplotlib's own canvases.
+# Without the private calls used here (another Matplotlib), the stock canvases are used.
+# Set CORE_BUSINESS_STOCK_CANVAS=1 to draw with Matplotlib's own canvases (same files, slower):
+# a way out if a Matplotlib update ever made the fast canvases draw differently.
+STOCK_CANVAS_ENV = "CORE_BUSINESS_STOCK_CANVAS"
+_TEXT_CACHE_LIMIT = 200_000  # entries per cache; a full cache is emptied
+_TEXT_LINES_BYTES = 48 * 2**20  # bytes of drawn lines kept; beyond, they are dropped
+
+
+def _cache_put(cache: dict, key, value):
+    if len(cache) >= _TEXT_CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+@functools.cache
+def _fast_backends():
+    """(Agg canvas class, SVG canvas class) drawing what Matplotlib's own draw, with text work
+    cached (see above); the stock classes when this Matplotlib lacks what they use."""
+    import codecs
+    import io
+    import math
+    import os
+    import threading
+
+    import matplotlib as mpl
+    import numpy as np
+    from matplotlib import cbook, ft2font
+    from matplotlib.backends import backend_agg, backend_svg
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+    from matplotlib.font_manager import fontManager
+
+    if os.environ.get(STOCK_CANVAS_ENV, "").strip() not in ("", "0"):
+        return backend_agg.FigureCanvasAgg, backend_svg.FigureCanvasSVG
+    usable = (all(hasattr(ft2font.FT2Font, a) for a in ("_layout", "_render_glyph", "_set_transform"))
+              and hasattr(cbook, "_get_data_path")
+              and hasattr(backend_agg.RendererAgg, "_draw_text_glyphs_and_boxes")
+              and hasattr(fontManager, "_find_fonts_by_props") and hasattr(backend_agg, "get_hinting_flag"))
+    if not usable:
+        return backend_agg.FigureCanvasAgg, backend_svg.FigureCanvasSVG
+
+    get_hinting_flag, normal = backend_agg.get_hinting_flag, ft2font.RenderMode.NORMAL
+    fonts, heights, metrics, layouts, glyphs, lines = {}, {}, {}, {}, {}, {}
+    lines_size = [0]  # bytes of the line images kept
+    memory_fonts = {}  # (font files, kerning factor, last resort, thread) -> FT2Font, kept
+
+    def forget_all():
+        """FT2Font objects must not be used across fork() (they share the parent's FreeType
+        library): a forked child starts with nothing cached, as Matplotlib's font cache does."""
+        for cache in (fonts, heights, metrics, layouts, glyphs, lines, memory_fonts):
+            cache.clear()
+        lines_size[0] = 0
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=forget_all)
+
+    class FontBytes(io.BytesIO):
+        """A font file's bytes, named as the file."""
+
+        def __init__(self, path):
+            with open(path, "rb") as fh:
+                super().__init__(fh.read())
+            self.name = path
+
+    def open_font(files, kerning, last_resort):
+        """The FT2Font for font files [(path, face index), ...] (the first, falling back on the
+        others), set up as Matplotlib's font cache (get_font) sets it up, but read from memory:
+        FreeType reads a file through Python calls, several for each glyph it loads, which made
+        measuring, shaping and rendering text 2-3 times slower. Same font data, same results."""
+        def load(path, index, **kw):
+            return ft2font.FT2Font(FontBytes(path), face_index=index, _kerning_factor=kerning, **kw)
+
+        (first, first_index), *rest = files
+        fallbacks = [load(path, index) for path, index in rest]
+        resort = os.path.realpath(cbook._get_data_path("fonts", "ttf", "LastResortHE-Regular.ttf"))
+        at = files.index((resort, 0)) if (resort, 0) in files else -1
+        if at < 0 and last_resort:
+            fallbacks.append(load(resort, 0, _warn_if_used=True))
+            at = len(fallbacks)
+        font = load(first, first_index, _fallback_list=fallbacks)
+        if at == 0:  # the Last Resort font's usable charmap is its first
+            font.set_charmap(0)
+        elif at > 0:
+            fallbacks[at - 1].set_charmap(0)
+        return font
+
+    def font_for(prop):
+        """(FT2Font, key) for font properties: the font get_font(_find_fonts_by_props(prop))
+        gives, read from memory (:func:`open_font`)."""
+        rc = mpl.rcParams
+        get = getattr(rc, "_get", rc.__getitem__)  # (rcParams._get: the value, unchecked)
+        kerning, last_resort = get("text.kerning_factor"), get("font.enable_last_resort")
+        key = (tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
+               prop.get_stretch(), prop.get_size_in_points(), prop.get_file(), prop.get_math_fontfamily(),
+               tuple(get("font.serif")), tuple(get("font.sans-serif")), tuple(get("font.cursive")),
+               tuple(get("font.fantasy")), tuple(get("font.monospace")), kerning, last_resort,
+               threading.get_ident())
+        hit = fonts.get(key)
+        if hit is None:
+            files = tuple((os.path.realpath(getattr(p, "path", p)), getattr(p, "face_index", 0))
+                          for p in fontManager._find_fonts_by_props(prop))
+            fkey = (files, kerning, last_resort, threading.get_ident())
+            font = memory_fonts.get(fkey)
+            if font is None:
+                font = memory_fonts[fkey] = open_font(files, kerning, last_resort)
+            hit = _cache_put(fonts, key, (font, key))
+        return hit
+
+    def height_metrics(prop, dpi):
+        """Text._get_layout's line metrics (ascent, descent, line gap) at ``dpi``, from the font's
+        OS/2 or hhea table, as it computes them; (None,) * 3 sends it to its own fallback."""
+        font, fkey = font_for(prop)
+        key = (fkey, dpi)
+        hit = heights.get(key)
+        if hit is None:
+            hit = (None, None, None)
+            for table_name, gap_key, ascent_key, descent_key in (
+                    ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                    ("hhea", "lineGap", "ascent", "descent")):
+                table = font.get_sfnt_table(table_name)
+                if table is None:
+                    continue
+                scale = 1 / font.get_sfnt_table("head")["unitsPerEm"] * prop.get_size_in_points() * dpi / 72
+                hit = (table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale)
+                break
+            _cache_put(heights, key, hit)
+        return hit
+
+    def text_size(s, prop, dpi, flags):
+        """(width, height, descent) of a plain string, as both renderers measure it."""
+        font, fkey = font_for(prop)
+        key = (fkey, dpi, flags.value, s)  # (an int: hashing the enum member is slow)
+        hit = metrics.get(key)
+        if hit is None:
+            font.clear()
+            font.set_size(prop.get_size_in_points(), dpi)
+            font.set_text(s, 0.0, flags=flags)
+            w, h = font.get_width_height()
+            hit = _cache_put(metrics, key, (w / 64.0, h / 64.0, font.get_descent() / 64.0))
+        return hit
+
+    class RendererAgg(backend_agg.RendererAgg):
+        # The figure's background is a white rectangle over the whole canvas, drawn first on a
+        # canvas just cleared (to transparent white), and the Axes' background another white
+        # rectangle drawn over it: clearing and rasterising both took a tenth of the drawing.
+        # Here clearing waits until something is drawn: when that is a white rectangle over the
+        # whole canvas, the canvas is filled with opaque white instead, and a plain white fill
+        # over the all-white canvas is skipped (white blended over opaque white leaves every
+        # pixel as it is). Anything else drawn, or the buffer read, clears first as before.
+        _pending = _white = False
+
+        def clear(self):
+            self._pending, self._white = True, False
+
+        def _settle(self):
+            """Carry out a pending clear (before the buffer is read or drawn on)."""
+            if self._pending:
+                self._pending = False
+                backend_agg.RendererAgg.clear(self)
+
+        def _touch(self):
+            self._settle()
+            self._white = False
+
+        def _update_methods(self):
+            super()._update_methods()
+            for name in ("draw_gouraud_triangles", "draw_image", "draw_markers", "draw_path_collection",
+                         "draw_quad_mesh", "copy_from_bbox"):
+                setattr(self, name, self._touching(getattr(self, name)))
+
+        def _touching(self, method):
+            def call(*args, **kwargs):
+                self._touch()
+                return method(*args, **kwargs)
+            return call
+
+        def buffer_rgba(self):
+            self._settle()
+            return super().buffer_rgba()
+
+        def tostring_argb(self):
+            self._settle()
+            return super().tostring_argb()
+
+        def restore_region(self, *args, **kwargs):
+            self._touch()
+            return super().restore_region(*args, **kwargs)
+
+        def start_filter(self):
+            self._touch()
+            return super().start_filter()
+
+        def stop_filter(self, post_processing):
+            self._touch()
+            return super().stop_filter(post_processing)
+
+        def draw_tex(self, *args, **kwargs):
+            self._touch()
+            return super().draw_tex(*args, **kwargs)
+
+        def draw_path(self, gc, path, transform, rgbFace=None):
+            if (self._pending or self._white) and self._plain_white(gc, rgbFace):
+                if self._white:
+                    return
+                if self._whole_canvas(gc, path, transform):
+                    self._pending, self._white = False, True
+                    np.asarray(super().buffer_rgba()).fill(255)
+                    return
+            self._touch()
+            super().draw_path(gc, path, transform, rgbFace)
+
+        @staticmethod
+        def _plain_white(gc, rgb):
+            """An opaque white fill with no edge and no hatch."""
+            if rgb is None or gc.get_hatch() is not None or gc.get_linewidth() != 0:
+                return False
+            alpha = gc.get_alpha() if len(rgb) == 3 or gc.get_forced_alpha() else rgb[3]
+            return tuple(rgb[:3]) == (1.0, 1.0, 1.0) and alpha == 1.0
+
+        def _whole_canvas(self, gc, path, transform):
+            """The path is one rectangle covering the canvas, unclipped and undistorted."""
+            if (gc.get_clip_path()[0] is not None or gc.get_sketch_params() is not None
+                    or len(path.vertices) not in (4, 5) or path.codes is not None
+                    and list(path.codes) not in ([1, 2, 2, 2], [1, 2, 2, 2, 79])):
+                return False
+            clip = gc.get_clip_rectangle()
+            if clip is not None and not (clip.x0 <= 0 and clip.y0 <= 0 and clip.x1 >= self.width
+                                         and clip.y1 >= self.height):
+                return False
+            corners = transform.transform(path.vertices[:4])
+            xs, ys = sorted(set(corners[:, 0].tolist())), sorted(set(corners[:, 1].tolist()))
+            return (len(xs) == len(ys) == 2 and xs[0] <= 0 and ys[0] <= 0 and xs[1] >= self.width
+                    and ys[1] >= self.height)
+
+        def _get_font_height_metrics(self, prop):
+            return height_metrics(prop, self.dpi)
+
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            return text_size(s, prop, self.dpi, get_hinting_flag())
+
+        def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
+            self._touch()
+            if ismath or not gc.get_antialiased():
+                return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+            font, fkey = font_for(prop)
+            size, dpi, flags = prop.get_size_in_points(), self.dpi, get_hinting_flag()
+            features = mtext.get_fontfeatures() if mtext is not None else None
+            language = mtext.get_language() if mtext is not None else None
+            lkey = (fkey, dpi, flags.value, s, None if features is None else tuple(features),
+                    language if language is None or isinstance(language, str) else
+                    tuple(tuple(part) for part in language))
+            shaped = layouts.get(lkey)
+            if shaped is None:
+                font.clear()
+                font.set_size(size, dpi)
+                items = [(item.ft_object, item.glyph_index, item.x, item.y)
+                         for item in font._layout(s, flags=flags, features=features, language=language)]
+                shaped = _cache_put(layouts, lkey, (
+                    [item[:2] for item in items],
+                    np.array([item[2] for item in items], dtype=float),
+                    np.array([item[3] for item in items], dtype=float)))
+            glyph_ids, dxs, dys = shaped
+            if not glyph_ids:
+                return
+            # As RendererAgg._draw_text_glyphs_and_boxes: the same transform and 26.6 offsets
+            # (the same float operations, elementwise; rint rounds half to even as round does).
+            cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+            matrix = (0x10000 * np.array([[cos, -sin], [sin, cos]]) @ [[1, 0], [0, 1]]).round().astype(int)
+            mkey = tuple(matrix.ravel().tolist())
+            height = self.height
+            xs = np.rint(0x40 * (x + dxs * cos - dys * sin)).astype(np.int64)
+            ys = np.rint(0x40 * (height - y + dxs * sin + dys * cos)).astype(np.int64)
+            # The line's ink depends only on the glyphs' offsets from a whole-pixel origin.
+            bx, by = int(xs[0]) >> 6, int(ys[0]) >> 6
+            xs -= bx << 6
+            ys -= by << 6
+            line_key = (lkey, mkey, xs.tobytes(), ys.tobytes())
+            line = lines.get(line_key)
+            if line is None:
+                line = self._ink(glyph_ids, xs.tolist(), ys.tolist(), size, dpi, flags, matrix, mkey)
+                if lines_size[0] > _TEXT_LINES_BYTES:
+                    lines.clear()
+                    lines_size[0] = 0
+                lines[line_key] = line
+                lines_size[0] += sum(layer.nbytes for layer in line[0])
+            layers, col, row = line
+            for layer in layers:
+                self._renderer.draw_text_image(layer, col + bx, row + int(height) - by, 0, gc)
+
+        @staticmethod
+        def _ink(glyph_ids, xs, ys, size, dpi, flags, matrix, mkey):
+            """A line's glyphs as layers of coverage (see above), with the column of their left
+            edge and the row under their bottom edge, for offsets from a pixel origin (0, 0)."""
+            placed = []
+            flag_key = flags.value
+            for (ft, index), ox, oy in zip(glyph_ids, xs, ys):
+                gkey = (ft, size, dpi, index, mkey, flag_key, ox & 63, oy & 63)
+                hit = glyphs.get(gkey)
+                if hit is None:
+                    ft.set_size(size, dpi)
+                    ft._set_transform(matrix, [ox, oy])
+                    bitmap = ft._render_glyph(index, flags, normal)
+                    hit = _cache_put(glyphs, gkey, (bitmap.buffer, bitmap.left - (ox >> 6), bitmap.top - (oy >> 6)))
+                image, left, top = hit
+                if image.size:
+                    placed.append((image, left + (ox >> 6), -top - (oy >> 6)))
+            if not placed:
+                return [], 0, 0
+            x0, y0 = min(p[1] for p in placed), min(p[2] for p in placed)
+            x1 = max(p[1] + p[0].shape[1] for p in placed)
+            y1 = max(p[2] + p[0].shape[0] for p in placed)
+            layers = []
+            for image, left, row in placed:
+                cells = (slice(row - y0, row - y0 + image.shape[0]), slice(left - x0, left - x0 + image.shape[1]))
+                k = len(layers)  # the layer after the last one holding ink under this glyph
+                while k and not np.minimum(layers[k - 1][cells], image).any():
+                    k -= 1
+                if k == len(layers):
+                    layers.append(np.zeros((y1 - y0, x1 - x0), dtype=np.uint8))
+                under = layers[k][cells]
+                np.maximum(under, image, out=under)
+            return layers, x0, y1
+
+    class FigureCanvasAgg(backend_agg.FigureCanvasAgg):
+        def get_renderer(self):
+            w, h = self.get_width_height(physical=True)
+            key = w, h, self.figure.dpi
+            if self._lastKey != key:
+                self.renderer = RendererAgg(w, h, self.figure.dpi)
+                self._lastKey = key
+            return self.renderer
+
+    class RendererSVG(backend_svg.RendererSVG):
+        def _get_font_height_metrics(self, prop):
+            return height_metrics(prop, 72)
+
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath:
+                return super().get_text_width_height_descent(s, prop, ismath)
+            # as TextToPath measures: at its FONT_SCALE and DPI, unhinted, then scaled
+            t2p = self._text2path
+            font, fkey = font_for(prop)
+            key = (fkey, "svg", s)
+            hit = metrics.get(key)
+            if hit is None:
+                scale = prop.get_size_in_points() / t2p.FONT_SCALE
+                font.set_size(t2p.FONT_SCALE, t2p.DPI)
+                font.set_text(s, 0.0, flags=ft2font.LoadFlags.NO_HINTING)
+                w, h = font.get_width_height()
+                hit = _cache_put(metrics, key, (w / 64.0 * scale, h / 64.0 * scale, font.get_descent() / 64.0 * scale))
+            return hit
+
+    class FigureCanvasSVG(backend_svg.FigureCanvasSVG):
+        def print_svg(self, filename, *, metadata=None):
+            """As Matplotlib's (72 units to the inch, UTF-8 text), with the renderer above."""
+            fig = self.figure
+            with cbook.open_file_cm(filename, "w", encoding="utf-8") as fh:
+                if not cbook.file_requires_unicode(fh):
+                    fh = codecs.getwriter("utf-8")(fh)
+                dpi = fig.dpi
+                fig.dpi = 72
+                width, height = fig.get_size_inches()
+                renderer = MixedModeRenderer(fig, width, height, dpi,
+                                             RendererSVG(width * 72, height * 72, fh, image_dpi=dpi, metadata=metadata))
+                fig.draw(renderer)
+                renderer.finalize()
+
+    return FigureCanvasAgg, FigureCanvasSVG
 
 
 @contextlib.contextmanager
@@ -752,14 +1356,13 @@ def _drawn(fig, dpi: float):
     layout engine runs once first and is switched off while the block runs, so anything drawn
     in the block (the SVG) shares that layout. Afterwards the figure has its dpi, face colour,
     canvas and layout engine back."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
+    canvas_class = _fast_backends()[0]
     engine = fig.get_layout_engine()
     old_dpi, old_face, old_canvas = fig.dpi, fig.get_facecolor(), fig.canvas
     fig.set_facecolor("white")
     fig.dpi = dpi
     try:
-        canvas = FigureCanvasAgg(fig)
+        canvas = canvas_class(fig)
         if engine is not None:
             # The layout savefig computes in a draw without rendering before each file: the engine
             # alone, once (fig._get_renderer() is this canvas's Agg renderer, at this dpi).
@@ -803,8 +1406,6 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
     on this thread after the SVG, while the PNG may still be encoding (the data files)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-
     meta = {**SAVE_METADATA["svg"], **({"Description": description} if description else {})}
     with _drawn(fig, PNG_DPI) as canvas:
         # The PNG is encoded on a second thread while this one draws the SVG: the encoding is
@@ -814,7 +1415,7 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
         with ThreadPoolExecutor(max_workers=1) as pool:
             done = pool.submit(lambda: png.write_bytes(_png_of(pixels, PNG_DPI, description)))
             # print_svg directly: savefig would run one more (layout-only) draw first
-            FigureCanvasSVG(fig).print_svg(svg, metadata=meta)
+            _fast_backends()[1](fig).print_svg(svg, metadata=meta)
             if meanwhile is not None:
                 meanwhile()
             done.result()
@@ -823,7 +1424,7 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
 def check_embargo(tables: dict, round_ids, allow_embargoed: bool) -> None:
     """Raise EmbargoError for the first round still under embargo, unless allowed."""
     for rid in round_ids:
-        marks = marks_for(tables["rounds"], rid)
+        marks = _marks(tables, rid)
         if marks.embargoed and not allow_embargoed:
             raise EmbargoError(rid, marks.embargo_until)
 

@@ -259,6 +259,8 @@ def _cells_by_class(ax, cells: dict[str, list[tuple[float, float]]], looks: dict
     from matplotlib.patches import PathPatch
     from matplotlib.path import Path as MPath
 
+    from .charts import _add_compound_patch
+
     square = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5), (-0.5, -0.5)]
     codes = [MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO, MPath.CLOSEPOLY]
     for name, xy in cells.items():
@@ -268,7 +270,7 @@ def _cells_by_class(ax, cells: dict[str, list[tuple[float, float]]], looks: dict
         verts = [(x + dx, y + dy) for x, y in xy for dx, dy in square]
         patch = PathPatch(MPath(verts, codes * len(xy)), **style.patch_kwargs(look))
         patch.set_gid(f"{kind}-cells-{name}")
-        ax.add_patch(patch)
+        _add_compound_patch(ax, patch, verts)  # (add_patch walked every segment in Python)
         if look.symbol:
             marker, size = _glyph_marker(look.symbol)
             ax.scatter([x for x, _ in xy], [y for _, y in xy], marker=marker, s=size, c=look.text_colour,
@@ -287,7 +289,7 @@ def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
     upd, base = changes["round"].iloc[0], changes["baseline_round"].iloc[0]
     crits = criteria_order or list(dict.fromkeys(changes["criterion_id"]))
     forces = sorted(changes["force_id"].unique(), key=lambda f: names.get(f, f))
-    cell = {(r["force_id"], r["criterion_id"]): r["change"] for r in changes.to_dict("records")}
+    cell = dict(zip(zip(changes["force_id"].tolist(), changes["criterion_id"].tolist()), changes["change"].tolist()))
     counts = changes["change"].value_counts()
     revisited = int(len(changes) - counts.get("not_revisited", 0))
     title = (f"{upd} revisited {revisited} of {len(changes)} force-criterion cells of {base}; "
