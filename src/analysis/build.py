@@ -42,7 +42,7 @@ from .draft_cache import DraftCache
 from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
-from .io import fsync_dir, write_table
+from .io import fsync_dir, records, write_table
 from .paths import Paths
 from .resolve import resolve
 from .rounds import Rounds
@@ -134,11 +134,11 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
             else:
                 log(f"  {rnd.id}: {len(letter_files)} letter(s) unchanged since the last build: drafts reused")
             drafts = out["findings"].assign(synthetic=rnd.synthetic)
-            findings.extend(drafts.to_dict("records"))
+            findings.extend(records(drafts))
             for name in ("letters", "letter_findings", "draft_codes"):
                 extra.setdefault(name, []).append(out[name])
             if len(out.get("rejects", [])):
-                rejects.extend(out["rejects"].to_dict("records"))
+                rejects.extend(records(out["rejects"]))
             parsed = out["letter_findings"]
             for src, n in parsed.groupby("source_file").size().items():
                 recon.append({"round": rnd.id, "file": loader.rel(rdir / "letters" / Path(src).name),
@@ -225,7 +225,7 @@ def _apply_review_rejections(findings: pd.DataFrame, suppress: list[dict]) -> tu
         if s.get("finding_id"):
             m &= findings["finding_id"] == s["finding_id"]
         m = m.fillna(False)
-        for rec in findings[m].to_dict("records"):
+        for rec in records(findings[m]):
             rejects.append({"round": rec["round"], "file": rec["source_ref"].split(":", 1)[0],
                             "location": rec["source_ref"].split(":", 1)[-1],
                             "reason": f"draft code rejected in analyst review ({s['ref']})",

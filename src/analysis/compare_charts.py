@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import style
 from .compare import CHANGE_TYPES, GRADE_RANK, resolve_grades
+from .io import records
 
 SOURCE = "Source: core-business analysis of HMIC publications (processed tables '{tables}')."
 JUDGEMENT_X = {"not_reported": 0, "negative": 1, "partial": 2, "positive": 3, "contested": 4}
@@ -402,7 +403,7 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
     ncol = 7
     nrow = -(-len(forces) // ncol)
     rows = []
-    for r in res.to_dict("records"):
+    for r in records(res):
         for g in r["grades_seen"].split("|"):
             rows.append({"force_id": r["force_id"], "force": names.get(r["force_id"], r["force_id"]),
                          "round": r["round"], "question_id": r["question_id"], "grade": g,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .io import records
 from .style import JUDGEMENT_ORDER, SOURCE_TIER, STRENGTH_TIERS, UNKNOWN
 
 NOT_REPORTED, CONTESTED = "not_reported", "contested"
@@ -661,7 +662,7 @@ def national_figures(raw) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     df = pd.read_csv(path, dtype="string", keep_default_na=False, encoding="utf-8-sig")
     rows = []
-    for r in df.to_dict("records"):
+    for r in records(df):
         text = str(r.get("numbers", "") or "").strip()
         plain = re.fullmatch(r"(~|about\s+)?(\d+(?:\.\d+)?)\s*%?", text)
         nums = re.findall(r"\d+(?:\.\d+)?", text.replace(",", ""))

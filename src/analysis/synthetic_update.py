@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
+from .io import records
 from .rounds import SYNTHETIC_PREFIX
 
 CODED_COLUMNS = ("round", "force", "area", "criterion_id", "value", "judgement", "evidence",
@@ -53,7 +54,7 @@ def make_synthetic_update(matrix: pd.DataFrame, codebook, baseline_round: str, *
     skipped = set(forces[::skip_every])
     only_other = next(f for f in forces if f not in skipped)  # gets a P0 code and nothing else
     framed = [c for c in codebook.framed_ids if c not in silent_criteria]
-    cells = {(r["force_id"], r["criterion_id"]): r for r in base.to_dict("records")}
+    cells = {(r["force_id"], r["criterion_id"]): r for r in records(base)}
     rows: list[dict] = []
 
     def code(fid, cid, value, what):
