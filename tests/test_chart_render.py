@@ -302,30 +302,3 @@ def test_csv_safe_guards_formula_text_and_leaves_other_columns_alone():
     assert data["a"].iloc[0] == "=SUM(A1)"  # the plotted data are not changed
     plain = data[["b", "c"]]
     assert charts._csv_safe(plain) is plain  # nothing to guard: no copy
-
-
-def test_bar_helper_draws_what_barh_draws():
-    """charts._bar (criterion charts' bars) gives the same PNG pixels and SVG bytes as barh."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-
-    from analysis.style import JUDGEMENT_LOOK, patch_kwargs
-
-    looks = [JUDGEMENT_LOOK[j] for j in ("positive", "contested", "not_reported", "partial")]
-
-    def make(use_barh):
-        def build():
-            fig = new_figure(6, 3, title="Bars")
-            ax = fig.add_subplot()
-            for y, (look, n) in enumerate(zip(looks, (3, 0, 38, 2))):
-                if use_barh:
-                    ax.barh(y, n, height=0.7, **patch_kwargs(look))
-                else:
-                    charts._bar(ax, y, n, 0.7, **patch_kwargs(look))
-            ax.invert_yaxis()
-            ax.set_xlim(0, 44)
-            return fig
-        return build
-
-    assert (_agg_pixels(make(True), FigureCanvasAgg) == _agg_pixels(make(False), FigureCanvasAgg)).all()
-    assert _svg_bytes(make(True), FigureCanvasSVG) == _svg_bytes(make(False), FigureCanvasSVG)

@@ -385,27 +385,6 @@ def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> st
     return f"{info['label']}: {int(top.n_forces)} of {n} forces were coded '{top.value_label.lower()}'"
 
 
-def _bar(ax, y: int, width: int, height: float, facecolor, edgecolor, linewidth, hatch=None, **kwargs):
-    """The bar ``ax.barh(y, width, height=height, ...)`` draws, made as barh makes it (a
-    Rectangle from x = 0 centred on y, colours, line width and hatch converted as barh converts
-    them: the SVG names a hatch pattern after them), without barh's containers, unit handling
-    and broadcasting (half the cost of a bar)."""
-    import numpy as np
-    from matplotlib.colors import to_rgba_array
-    from matplotlib.patches import Rectangle
-
-    left, width, height = np.int64(0), np.int64(width), np.float64(height)
-    bar = Rectangle(xy=(left, np.int64(y) - height / 2), width=width, height=height,
-                    facecolor=to_rgba_array(facecolor)[0], edgecolor=to_rgba_array(edgecolor)[0],
-                    linewidth=np.atleast_1d(linewidth)[0], label="_nolegend_", hatch=np.atleast_1d(hatch)[0])
-    bar._internal_update(kwargs)
-    bar.get_path()._interpolation_steps = 100
-    bar.sticky_edges.x.append(left)
-    ax.add_patch(bar)
-    ax._request_autoscale_view()
-    return bar
-
-
 def _short_names(tables: dict, force_ids) -> list[str]:
     names = tables["forces"].set_index("force_id")["short_name"]
     return [str(names.get(f, f)) for f in force_ids]
@@ -441,7 +420,7 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
         looks = value_looks(info)
         for y, r in zip(ys, rows):
             look = looks[r.value]
-            _bar(ax, y, int(r.n_forces), 0.7, **patch_kwargs(look))
+            ax.barh(y, int(r.n_forces), height=0.7, **patch_kwargs(look))
             names = r.forces if 0 < r.n_forces <= MAX_NAMES else (f"{int(r.n_forces)} forces: listed in the data file"
                                                                   if r.n_forces else "")
             ax.text(int(r.n_forces) + n * 0.01, y, f"{int(r.n_forces)}", va="center", ha="left", fontsize=10,
