@@ -147,6 +147,9 @@ def test_cli_leaves_the_garbage_collector_as_it_found_it(tmp_path, mini_raw):
     (mini_raw / "test_round" / "coded" / "x.csv").write_text("Norfolk,A2,yes\n", encoding="utf-8")
     assert main(["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "p")]) == 1
     assert gc.isenabled() and gc.get_freeze_count() == 0
+    with pytest.raises(SystemExit):  # argparse exits for --help (and for bad arguments)
+        main(["build", "--help"])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
         main(["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "q")])

@@ -70,9 +70,9 @@ def _quiet_collector():
 
 
 def main(argv: list[str] | None = None) -> int:
-    with _quiet_collector():
-        parser = make_parser()
     try:
+        with _quiet_collector():
+            parser = make_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
             parser.print_help()
