@@ -302,3 +302,57 @@ def test_csv_safe_guards_formula_text_and_leaves_other_columns_alone():
     assert data["a"].iloc[0] == "=SUM(A1)"  # the plotted data are not changed
     plain = data[["b", "c"]]
     assert charts._csv_safe(plain) is plain  # nothing to guard: no copy
+
+
+# ----- PNG files written on a background thread ---------------------------------------------------
+def test_png_writer_writes_the_same_files_while_the_caller_moves_on(tmp_path, shipped_tables, monkeypatch):
+    """With a PngWriter, export_chart returns before its PNG is encoded; the figure can be cleared
+    and the next chart drawn and exported meanwhile, and every file is the one a plain export
+    writes. (Each PNG here waits until the next chart has been cleared, or the block ends.)"""
+    import threading
+
+    rid = cf.primary_round(shipped_tables)
+    plan = dict(charts.chart_plan(shipped_tables, rid))
+    keys = ["02_criterion_F4", "01_framework_matrix", "02_criterion_A9"]
+    for key in keys:
+        c = plan[key]()
+        charts.export_chart(c.figure, c.data, c.name, c.alt_text, tmp_path / "plain")
+        c.figure.clear()
+
+    png_of, released = charts._png_of, []
+
+    def late_png_of(*args, **kwargs):
+        gate = threading.Event()
+        released.append(gate)
+        assert gate.wait(30), "the PNG was waited for before export_chart returned"
+        return png_of(*args, **kwargs)
+
+    monkeypatch.setattr(charts, "_png_of", late_png_of)
+    with charts.PngWriter() as writer:
+        for i, key in enumerate(keys):
+            c = plan[key]()
+            files = charts.export_chart(c.figure, c.data, c.name, c.alt_text, tmp_path / "background",
+                                        png_writer=writer)
+            assert all(f.exists() for f in files[1:])  # SVG, CSV, alt text: written on return
+            c.figure.clear()
+            while len(released) <= i:  # the PNG job has started (and waits for its gate)
+                threading.Event().wait(0.01)
+            released[i].set()
+    plain = sorted((tmp_path / "plain").iterdir())
+    assert [f.name for f in plain] == [f.name for f in sorted((tmp_path / "background").iterdir())]
+    for f in plain:
+        assert f.read_bytes() == (tmp_path / "background" / f.name).read_bytes(), f.name
+
+
+def test_png_writer_raises_the_error_of_a_failed_png(tmp_path):
+    def fail():
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        with charts.PngWriter() as writer:
+            writer.submit(fail)
+    writer = charts.PngWriter()
+    writer.submit(fail)
+    with pytest.raises(OSError, match="disk full"):
+        writer.submit(lambda: None)  # the next PNG waits for the previous one, and sees its error
+    writer.__exit__(None, None, None)

@@ -386,6 +386,33 @@ def test_charts_refuse_an_embargoed_round(synthetic_build, tmp_path):
     assert "EMBARGOED" in alt
 
 
+
+def test_labels_sharing_one_unused_clip_path_draw_the_same_files(synthetic_build, tmp_path, monkeypatch):
+    """The charts' many labels are made with one shared clip path (compare_charts._unclipped)
+    instead of a clip box each, which ax.text would make: the clip is off, so the files are the
+    ones the default texts give. Also: drawing leaves the garbage collector as it found it."""
+    import gc
+
+    from analysis import compare_charts
+
+    tables, paths = synthetic_build
+    few = sorted(tables["forces"]["force_id"])[:10]
+    small = dict(tables)
+    ch = tables["changes"]
+    small["changes"] = ch[(ch["round"] == "synthetic_update") & ch["force_id"].isin(few)
+                          & ch["criterion_id"].isin(["P2", "A5"])].reset_index(drop=True)
+    small["grades"] = tables["grades"][tables["grades"]["force_id"].isin(few)]
+    frozen = gc.get_freeze_count()
+    shared = compare_charts.export_all(paths, small, folder=tmp_path / "shared")
+    assert gc.get_freeze_count() == frozen and gc.isenabled()
+    monkeypatch.setattr(compare_charts, "_unclipped", lambda ax: {})
+    own = compare_charts.export_all(paths, small, folder=tmp_path / "own")
+    assert [p.name for p in shared] == [p.name for p in own]
+    assert any(p.name.startswith("dumbbell_") for p in own) and any(p.name == "grade_paths.svg" for p in own)
+    for a, b in zip(shared, own):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
 # ----- notebook -----------------------------------------------------------------------------------
 NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "05_update_comparison.ipynb"
 

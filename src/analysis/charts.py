@@ -746,10 +746,13 @@ NOTEBOOK_DPI = 100  # charts shown in a notebook (Chart._repr_mimebundle_)
 PNG_COMPRESS_LEVEL = 1
 
 
-def export_chart(fig, data: pd.DataFrame, name: str, alt_text: str, folder: str | Path) -> list[Path]:
+def export_chart(fig, data: pd.DataFrame, name: str, alt_text: str, folder: str | Path,
+                 png_writer: PngWriter | None = None) -> list[Path]:
     """Write <name>.png (300 dpi), <name>.svg (deterministic), <name>.csv (the plotted data) and
     <name>.alt.txt into ``folder``; return the four paths. ``name`` is made file-safe (no folder
-    parts), so nothing is ever written outside ``folder``.
+    parts), so nothing is ever written outside ``folder``. With a :class:`PngWriter` the PNG may
+    still be being written when this returns (it is when the writer's block ends); the figure may
+    then be cleared or changed at once, the PNG being encoded from the pixels already drawn.
 
     Speed (see benchmarks/README.md): ``savefig`` twice would lay the figure out and draw it four
     times (a layout pass before each file); here the layout engine runs once, at the PNG's 300
@@ -772,7 +775,8 @@ def export_chart(fig, data: pd.DataFrame, name: str, alt_text: str, folder: str 
         alt.write_text(alt_text if alt_text.endswith("\n") else alt_text + "\n", encoding="utf-8")
 
     with house_style():
-        _write_png_and_svg(fig, png, svg, description=alt_text.strip(), meanwhile=data_files)
+        _write_png_and_svg(fig, png, svg, description=alt_text.strip(), meanwhile=data_files,
+                           png_writer=png_writer)
     return [png, svg, csv, alt]
 
 
@@ -1379,25 +1383,64 @@ def render_png(fig, dpi: float = PNG_DPI, description: str = "") -> bytes:
         return _png_of(_pixels(canvas), dpi, description)
 
 
-def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhile=None) -> None:
+class PngWriter:
+    """Writes PNG files on one background thread, one at a time, so that the caller can go on
+    drawing: the encoding is numpy and zlib, which release the GIL, and reads only an Agg buffer
+    that is finished and no longer drawn on. Use it as a context manager; when the block ends,
+    every PNG handed to it is written (the first error is raised then, or at the next
+    :meth:`submit`).
+
+    :func:`export_chart` given a writer returns once its SVG, CSV and alt text are written, and
+    the PNG is encoded while the caller draws the next chart (a series of charts takes about the
+    drawing time alone, on two cores). At most one PNG waits: :meth:`submit` first waits for the
+    previous one, so no more than two charts' pixels are held at once."""
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
+        self._pending = None
+
+    def submit(self, write) -> None:
+        """Run ``write()`` on the writer's thread, after the previous one has finished."""
+        self.wait()
+        self._pending = self._pool.submit(write)
+
+    def wait(self) -> None:
+        """Wait until every PNG submitted is written; raise the error of a failed one."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __enter__(self) -> PngWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self.wait()
+        finally:
+            self._pool.shutdown()
+
+
+def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhile=None,
+                       png_writer: PngWriter | None = None) -> None:
     """Both images from one layout. ``description`` (the alt text, marks first) goes into the
     files' metadata too: PNG text chunk and SVG ``dc:description``. ``meanwhile``: a callable run
-    on this thread after the SVG, while the PNG may still be encoding (the data files)."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    on this thread after the SVG, while the PNG may still be encoding (the data files). Without
+    ``png_writer`` the PNG is complete when this returns; with one, when the writer says so."""
     meta = {**SAVE_METADATA["svg"], **({"Description": description} if description else {})}
-    with _drawn(fig, PNG_DPI) as canvas:
-        # The PNG is encoded on a second thread while this one draws the SVG: the encoding is
-        # numpy and zlib, which release the GIL, and it reads only the finished Agg buffer, which
-        # the SVG renderer never touches. Both files are complete when this returns.
+    own = png_writer is None
+    with _drawn(fig, PNG_DPI) as canvas, (PngWriter() if own else contextlib.nullcontext(png_writer)) as writer:
+        # The PNG is encoded on the writer's thread while this one draws the SVG: the encoding
+        # reads only the finished Agg buffer, which the SVG renderer never touches (and which
+        # stays alive, with this canvas's renderer, while the encoding holds its pixels). A
+        # writer of our own is left (and waited for) at the end of this block.
         pixels = _pixels(canvas)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            done = pool.submit(lambda: png.write_bytes(_png_of(pixels, PNG_DPI, description)))
-            # print_svg directly: savefig would run one more (layout-only) draw first
-            _fast_backends()[1](fig).print_svg(svg, metadata=meta)
-            if meanwhile is not None:
-                meanwhile()
-            done.result()
+        writer.submit(lambda: png.write_bytes(_png_of(pixels, PNG_DPI, description)))
+        # print_svg directly: savefig would run one more (layout-only) draw first
+        _fast_backends()[1](fig).print_svg(svg, metadata=meta)
+        if meanwhile is not None:
+            meanwhile()
 
 
 def check_embargo(tables: dict, round_ids, allow_embargoed: bool) -> None:
@@ -1423,12 +1466,34 @@ def export_all(paths, tables: dict | None = None, allow_embargoed: bool = False,
     check_embargo(tables, round_ids, allow_embargoed)
     out_dir = Path(folder) if folder else paths.figures
     written: list[Path] = []
-    for rid in round_ids:
-        for chart in report_charts(tables, rid, paths.raw, keys=set(keys) if keys is not None else None):
-            if only is None or any(part in chart.name for part in only):
-                written += export_chart(chart.figure, chart.data, chart.name, chart.alt_text, out_dir)
-            chart.figure.clear()
+    with collector_frozen(), PngWriter() as png_writer:  # (each PNG is encoded while the next chart is drawn)
+        for rid in round_ids:
+            for chart in report_charts(tables, rid, paths.raw, keys=set(keys) if keys is not None else None):
+                if only is None or any(part in chart.name for part in only):
+                    written += export_chart(chart.figure, chart.data, chart.name, chart.alt_text, out_dir,
+                                            png_writer=png_writer)
+                chart.figure.clear()
     return written
+
+
+@contextlib.contextmanager
+def collector_frozen():
+    """Leave the objects that exist now (tables, modules, caches: a few hundred thousand) out of
+    the cyclic garbage collector's full collections while a series of charts is drawn: each chart
+    makes enough objects to set off collections, and each full one walked all of them again
+    (several per cent of the drawing). New objects are collected as usual, and afterwards
+    everything is as before. When something has frozen objects already (the command line does),
+    it is left as it is."""
+    import gc
+
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 # ----- CLI ----------------------------------------------------------------------------------------------

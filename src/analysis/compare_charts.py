@@ -17,11 +17,14 @@ through the small local exporter below. Rounds under embargo are refused unless
 Speed: the marks are drawn a class at a time (one patch per change type, one scatter per kind
 of marker, arrows as a collection, row labels as plain texts, the small multiples on one Axes)
 rather than an artist per cell, force or panel. The pictures are the same, but for the grade
-paths now labelling the years under the lowest panel of every column.
+paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
+a chart while the previous one's PNG is encoded (:class:`analysis.charts.PngWriter`), with the
+objects that existed before left out of the garbage collector's full collections.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -93,10 +96,25 @@ def _shafts(ends, shrink_a: float, shrink_b: float, **kwargs):
     each drawn shortened by ``shrink_a`` / ``shrink_b`` points at its start / end, as
     FancyArrowPatch shrinks an arrow (points are only known when drawing)."""
     import numpy as np
+
+    ends = np.asarray(ends, dtype=float).reshape(-1, 2, 2)
+    return _shafts_class()(ends, shrink_a, shrink_b, **kwargs)
+
+
+@functools.cache
+def _shafts_class():
+    """The class behind :func:`_shafts`, made once (making an Artist subclass costs a few ms:
+    Matplotlib sets up its property aliases and ``set`` signature)."""
+    import numpy as np
     from matplotlib.collections import LineCollection
 
     class Shafts(LineCollection):
+        def __init__(self, ends, shrink_a, shrink_b, **kwargs):
+            super().__init__(list(ends), **kwargs)
+            self._ends, self._shrink = ends, (shrink_a, shrink_b)
+
         def draw(self, renderer):
+            ends, (shrink_a, shrink_b) = self._ends, self._shrink
             to_px = self.axes.transData
             a, b = to_px.transform(ends[:, 0]), to_px.transform(ends[:, 1])
             unit = (b - a) / np.maximum(np.hypot(*(b - a).T), 1e-9)[:, None]
@@ -106,8 +124,7 @@ def _shafts(ends, shrink_a: float, shrink_b: float, **kwargs):
             self.set_segments(np.stack([back.transform(a), back.transform(b)], axis=1))
             super().draw(renderer)
 
-    ends = np.asarray(ends, dtype=float).reshape(-1, 2, 2)
-    return Shafts(list(ends), **kwargs)
+    return Shafts
 
 
 def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
@@ -147,12 +164,13 @@ def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
                    linewidths=1.5, zorder=3)
         ax.scatter([xa for _, _, _, xa in moved], ys, s=7 ** 2, c=colours, edgecolors=colours,
                    linewidths=mew, zorder=4)
+    unclipped = _unclipped(ax)
     for i, (ch, _, _) in enumerate(rows):
         look = CHANGE_LOOK[ch]
         if ch == "not_revisited":
-            ax.text(4.6, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT)
+            ax.text(4.6, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT, **unclipped)
         else:
-            ax.text(4.6, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT)
+            ax.text(4.6, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT, **unclipped)
 
 
 # ----- dumbbell -----------------------------------------------------------------------------------
@@ -227,8 +245,9 @@ def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool) -> None
                    c=[_rc("ytick.color")], linewidths=_rc("ytick.major.width"), clip_on=False, zorder=2.5
                    ).set_in_layout(False)
     left = offset_copy(axes_x, fig=fig, x=-(_rc("ytick.major.size") + _rc("ytick.major.pad")), units="points")
+    colour, unclipped = _rc("ytick.labelcolor"), _unclipped(ax)
     for y, text in zip(rows, labels):
-        ax.text(0, y, text, transform=left, ha="right", va="center", fontsize=fontsize, color=_rc("ytick.labelcolor"))
+        ax.text(0, y, text, transform=left, ha="right", va="center", fontsize=fontsize, color=colour, **unclipped)
 
 
 # ----- batched cells -------------------------------------------------------------------------------
@@ -361,6 +380,7 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
                                source=SOURCE.format(tables="grades"), marks=marks)
         ax = fig.add_subplot()
         left = pd.Series(0, index=counts.index)
+        unclipped = _unclipped(ax)
         for g in GRADE_STATES:
             look = GRADE_LOOK[g]
             vals = counts[g]
@@ -368,7 +388,7 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
             for i, (v, lft) in enumerate(zip(vals, left)):
                 if v:
                     ax.text(lft + v / 2, i, str(int(v)), ha="center", va="center", fontsize=8,
-                            color=look.text_colour)
+                            color=look.text_colour, **unclipped)
             left = left + vals
         ax.set_yticks(range(len(counts)), labels)
         ax.invert_yaxis()
@@ -456,6 +476,16 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
     return fig, data, alt
 
 
+def _unclipped(ax) -> dict:
+    """Keyword arguments for the many labels made with ``ax.text``. Its texts are not clipped
+    (clip_on off), yet it gives each a clip box of its own, the Axes' box transformed: a quarter
+    of the cost of making a text. Given this one clip path (the Axes' patch, shared), it does
+    not; a clip that is off is never used, in drawing or in the layout, so nothing changes."""
+    from matplotlib.transforms import TransformedPatchPath
+
+    return {"clip_path": TransformedPatchPath(ax.patch)}
+
+
 def _rc(key: str):
     import matplotlib as mpl
 
@@ -526,9 +556,10 @@ def _panel_frames(fig, ax, grid: _Panels, titles: list[str], yticks: dict[float,
     below = offset_copy(ax.transData, fig=fig, y=-pts, units="points")
     left = offset_copy(ax.transData, fig=fig, x=-pts, units="points")
     above = offset_copy(ax.transData, fig=fig, y=_rc("axes.titlepad"), units="points")
-    label = {"fontsize": 7, "color": _rc("xtick.labelcolor")}
+    unclipped = _unclipped(ax)
+    label = {"fontsize": 7, "color": _rc("xtick.labelcolor"), **unclipped}
     for i, (a, b) in enumerate(zip(x0, y0)):
-        ax.text(a + x_lo, b + y_top, titles[i], transform=above, ha="left", va="baseline", fontsize=8)
+        ax.text(a + x_lo, b + y_top, titles[i], transform=above, ha="left", va="baseline", fontsize=8, **unclipped)
         if i % grid.ncol == 0:
             for y, text in yticks.items():
                 ax.text(a + x_lo, b + y, text, transform=left, ha="right", va="center", **label)
@@ -552,14 +583,24 @@ def show(chart) -> None:
 
 
 # ----- export -------------------------------------------------------------------------------------
-def _export(fig, data: pd.DataFrame, name: str, alt_text: str, folder: Path) -> list[Path]:
-    """PNG + SVG + data CSV + alt text through the report charts' exporter; the figure is then
-    cleared (the comparison charts are large)."""
+def _export(fig, data: pd.DataFrame, name: str, alt_text: str, folder: Path, png_writer=None) -> list[Path]:
+    """PNG + SVG + data CSV + alt text through the report charts' exporter (the PNG on
+    ``png_writer``'s thread, if given: see :class:`analysis.charts.PngWriter`); the figure is
+    then cleared (the comparison charts are large)."""
     from .charts import export_chart
 
-    out = export_chart(fig, data, name, alt_text, folder)
-    fig.clear()
+    out = export_chart(fig, data, name, alt_text, folder, png_writer=png_writer)
+    _clear(fig)
     return list(out)
+
+
+def _clear(fig) -> None:
+    """``fig.clear()``, without first resetting each Axes to a blank one (Figure.clear calls
+    ``ax.clear()`` on each before removing it: a fresh set of ticks and spines that is thrown
+    away at once); the figure ends up the same, empty."""
+    for ax in list(fig.axes):
+        fig.delaxes(ax)
+    fig.clear()
 
 
 def _marks(tables, round_ids) -> style.Marks:
@@ -590,17 +631,21 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
         for (upd, base), ch in changes.groupby(["round", "baseline_round"], sort=False):
             marks = _marks(tables, [upd, base])
             ch = ch.reset_index(drop=True)
-            order = [c for c in (crit_order or []) if c in set(ch["criterion_id"])] or None
+            crits = ch["criterion_id"].tolist()
+            present = set(crits)
+            order = [c for c in (crit_order or []) if c in present] or None
             plan.append((f"change_matrix_{base}__{upd}", [base, upd],
                          marked(lambda ch=ch, order=order, marks=marks: change_matrix_figure(ch, names, order, marks),
                                 marks)))
-            for cid in order or list(dict.fromkeys(ch["criterion_id"])):
-                sub = ch[ch["criterion_id"] == cid]
-                if (sub["change"] == "not_revisited").all():
-                    continue  # nothing moved or was re-read: the change matrix already shows it
+            # criteria where something moved or was re-read (for the others the change matrix
+            # already shows it); dumbbell_figure picks the criterion's rows out of ``ch`` itself
+            revisited = set(ch.loc[(ch["change"] != "not_revisited").fillna(False), "criterion_id"].tolist())
+            for cid in order or list(dict.fromkeys(crits)):
+                if cid not in revisited:
+                    continue
                 plan.append((f"dumbbell_{cid}_{base}__{upd}", [base, upd],
-                             marked(lambda sub=sub, cid=cid, marks=marks:
-                                    dumbbell_figure(sub, cid, names, labels.get(cid, ""), marks), marks)))
+                             marked(lambda ch=ch, cid=cid, marks=marks:
+                                    dumbbell_figure(ch, cid, names, labels.get(cid, ""), marks), marks)))
     grades = tables.get("grades")
     if grades is not None and len(grades):
         order = _round_order(tables, grades)
@@ -619,16 +664,19 @@ def export_all(paths, tables: dict[str, pd.DataFrame], allow_embargoed: bool = F
     anything is drawn."""
     import matplotlib
 
+    from .charts import PngWriter, collector_frozen
+
     matplotlib.use("Agg", force=False)
     folder = Path(folder) if folder else Path(paths.figures) / "compare"
     plan = chart_plan(tables)
     for _name, round_ids, _draw in plan:
         _check_embargo(tables, round_ids, allow_embargoed)
     out: list[Path] = []
-    for name, _round_ids, draw in plan:
-        if keys is None or name in keys:
-            fig, data, alt = draw()
-            out += _export(fig, data, name, alt, folder)
+    with collector_frozen(), PngWriter() as png_writer:
+        for name, _round_ids, draw in plan:
+            if keys is None or name in keys:
+                fig, data, alt = draw()
+                out += _export(fig, data, name, alt, folder, png_writer)
     return out
 
 
