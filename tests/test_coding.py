@@ -232,8 +232,10 @@ def test_every_framed_criterion_has_rules_and_values_from_the_codebook(codebook)
 
 def _reference_rules(codebook) -> Rules:
     """The shipped rules with every fast path switched off: no gate (every topic pattern runs on
-    every finding, found with the plain word-start search), each scanner run on its own, and the
-    cues always read again on the text with neutral phrases blanked out."""
+    every finding, found with the plain word-start search, never an ASCII twin), each scanner
+    run on its own with its look-behind, the cues always read again on the text with neutral
+    phrases blanked out, refer-back phrases searched in the words cut out, clause breaks always
+    scanned."""
     import dataclasses
 
     slow = Rules.load(RULES_PATH, codebook)
@@ -243,11 +245,19 @@ def _reference_rules(codebook) -> Rules:
     scanners = slow._multi.scanners
 
     class Separate:
-        def scan(self, spaced):
+        def scan(self, spaced, leads=None, ascii_text=False):
             return [sc.scan(spaced[1:]) for sc in scanners]
 
     slow._multi = Separate()
     slow.cues.mask_sensitive = True
+    plain_hits = slow._hits  # topics searched with the regexes as compiled (no ASCII twins)
+    slow._hits = lambda low, t, spaced=None, leads=None, ascii_text=False: plain_hits(low, t, spaced)
+    slow._refer_back_lead = None  # refer-back phrases searched in the words cut out
+    slow._other_break_firsts = (None,) * len(slow._other_breaks)  # other clause breaks always scanned
+    for sc in [slow.cues, slow.neutral, *slow.clauses,
+               *(x for cr in slow.criteria for x in (cr.cues, cr.neutral) if x is not None)]:
+        if sc is not None:
+            sc._led = None  # every scanner with its look-behind
     return slow
 
 

@@ -10,14 +10,20 @@ Output of :func:`code_findings`: one row per proposed code (finding_id, criterio
 judgement, confidence 0-1, rule, evidence). A finding no rule recognises gets one row with a blank
 criterion, so it lands in the review list and nothing is dropped.
 
-Speed (the results are exactly those of running every pattern on every finding; tests guard it):
-the rules are read once per file and modification time (load_rules), parsed but not compiled; a
-topic's pattern is compiled when the first finding that may bring it up is coded. A gate derived
-from the patterns themselves (the word starts every match must contain) finds, in one regex pass,
-the few topic entries that can match a finding; only those run. Cues, neutral phrases and word
-clause breaks are found in one shared pass (look-aheads at each word start). Alternatives that
-share first letters are grouped so fewer are tried at each word (see factored). Identical texts
-are coded once per call. Measure with ``python benchmarks/coder_quality.py --speed``.
+Speed (the results are exactly those of running every pattern on every finding; tests guard it,
+tests/test_coding.py and tests/test_coding_speedpaths.py): the rules are read once per file and
+modification time (load_rules), parsed but not compiled; a topic's pattern is compiled when the
+first finding that may bring it up is coded. A gate derived from the patterns themselves (the word
+starts every match must contain) finds, in one regex pass, the few topic entries that can match a
+finding; only those run. Cues, neutral phrases and word clause breaks are found in one shared pass
+(look-aheads at each word start). Alternatives that share first letters are grouped so fewer are
+tried at each word (see factored). The gate and the shared pass are led by a literal space, so
+the engine jumps from word to word; the few word starts after other characters are tried one by
+one (other_leads). On ASCII text (nearly all letters) the regexes run as ASCII twins, which test
+characters against a table rather than Unicode's database (ascii_twin). Identical texts are coded
+once per call. What is left is about half regex passes that each visit every word (gate, shared
+pass, the topics the gate lets through, sentences) and half the per-finding Python that turns
+their matches into codes. Measure with ``python benchmarks/coder_quality.py --speed``.
 """
 
 from __future__ import annotations
@@ -217,22 +223,62 @@ def trie_regex(words) -> str:
     return build(trie)
 
 
-def word_matches(rx: re.Pattern, text: str) -> list[tuple[int, int]]:
+def word_matches(rx: re.Pattern, text: str, first: re.Match | None = None) -> list[tuple[int, int]]:
     """Spans of ``rx`` that start at a word start (the regex itself has no look-behind, so
-    the engine can use its fast literal-prefix scan)."""
+    the engine can use its fast literal-prefix scan). ``first``: ``rx.search(text)`` if the
+    caller has already run it."""
     out, pos, n = [], 0, len(text)
     search = rx.search
+    m = first
     while pos <= n:
-        m = search(text, pos)
         if m is None:
-            break
+            m = search(text, pos)
+            if m is None:
+                break
         s, e = m.span()
+        m = None
         if s > 0 and (text[s - 1].isalnum() or text[s - 1] == "_"):
             pos = s + 1
             continue
         out.append((s, e))
         pos = e if e > s else s + 1
     return out
+
+
+# Word starts that follow a space, and those that follow another character ('(', '-', '/').
+# Regexes that find phrases at word starts are run led by a literal space (" (?:phrase)"): the
+# engine then jumps from space to space, where a '[^\w]' lead makes it test every character
+# (the gate's pass about 40% quicker, the shared scan's a third). Word starts after others are
+# few (one in two findings has one) and are tried one by one with the '[^\w]' form's ``match``;
+# the matches are the same as the '[^\w]' form's ``finditer`` wherever a match consumes no
+# character after its lead that another lead could be (see _MultiScan.scan and Rules._hits).
+# (On ASCII text '[^a-zA-Z0-9_ ]' is the same class as '[^\w ]' and much quicker to test.)
+_OTHER_LEAD = (re.compile(r"[^\w ](?=\w)"), re.compile(r"[^a-zA-Z0-9_ ](?=[a-zA-Z0-9_])"))
+_OTHER_LEAD_ANY = (re.compile(r"[^\w ]"), re.compile(r"[^a-zA-Z0-9_ ]"))
+
+
+def other_leads(spaced: str, before_word_only: bool = True) -> list[int]:
+    """Offsets of the non-word characters other than a space in ``spaced`` (only those followed
+    by a word character, if ``before_word_only``): the leads of word starts not after a space."""
+    rx = (_OTHER_LEAD if before_word_only else _OTHER_LEAD_ANY)[spaced.isascii()]
+    return [m.start() for m in rx.finditer(spaced)]
+
+
+def ascii_twin(rx: re.Pattern) -> re.Pattern:
+    r"""``rx`` compiled with re.ASCII, for ASCII text that has been through normalise_text.
+
+    On such text it finds exactly what ``rx`` finds: \w, \d, \b and the classes built from them
+    mean the same on ASCII characters, and \s differs only on \x1c-\x1f, which normalise_text
+    removes (str.split counts them as spaces). The engine then tests characters against a
+    table instead of Unicode's database: topic search is about a fifth quicker. ``rx`` itself
+    when the pattern has a non-ASCII character (case-insensitive matching could then differ)
+    or does not compile so (an inline (?u))."""
+    if not rx.pattern.isascii():
+        return rx
+    try:
+        return re.compile(rx.pattern, (rx.flags & ~re.UNICODE) | re.ASCII)
+    except (re.error, ValueError):  # ValueError: "ASCII and UNICODE flags are incompatible"
+        return rx
 
 
 class _Scanner:
@@ -276,9 +322,25 @@ class _Scanner:
             self._memo[text] = lab
         return lab
 
+    @functools.cached_property
+    def _led(self) -> re.Pattern | None:
+        r"""The whole-word scanner as '[^\w]((?:phrases))(?!\w)' for the text behind one space:
+        the engine jumps between non-word characters, where the look-behind '(?<!\w)' makes it
+        try every character. The same matches (offset by the space) when no phrase can start
+        or end with a non-word character (the lead a match consumes is then never the start of
+        the next) or looks behind itself. None when that does not hold (or not word scanning)."""
+        if not self.word or any(_edge_may_be_nonword(_parse(p)) or _looks_behind(_parse(p))
+                                for _, p in self._ordered):
+            return None
+        return re.compile(r"[^\w](" + self.body + r")(?!\w)")
+
     def scan(self, text: str) -> list[tuple[int, int, str]]:
         label = self.label
-        return [(m.start(), m.end(), label(m.group())) for m in self.rx.finditer(text)]
+        led = self._led
+        if led is None:
+            return [(m.start(), m.end(), label(m.group())) for m in self.rx.finditer(text)]
+        # m.start() is the lead's offset in " " + text: the phrase's offset in text
+        return [(m.start(), m.end() - 1, label(m.group(1))) for m in led.finditer(" " + text)]
 
 
 class _MultiScan:
@@ -304,16 +366,42 @@ class _MultiScan:
                 mine.append((groups, j))
                 self.by_last[groups] = tuple(mine)
             alts.append("".join(part))
-        self.rx = re.compile(r"[^\w](?:" + "|".join(alts) + ")")
+        body = "|".join(alts)
+        self.rx = re.compile(r"[^\w](?:" + body + ")")
         assert self.rx.groups == groups, "scanner phrases must not capture"
+        # The regex only looks ahead of its lead: a match consumes nothing but the lead, so the
+        # matches are those at every lead where a phrase matches, each found on its own. Leads
+        # that are spaces are found by the space-led twin; the others are tried one by one (see
+        # other_leads). A phrase that may start with a non-word character may follow any lead.
+        self._body = body
+        self._any_lead = any(_edge_may_be_nonword(_parse(p)) for sc in scanners for _, p in sc._ordered)
+        self._labels = tuple(sc.label for sc in scanners)
 
-    def scan(self, spaced: str) -> list[list[tuple[int, int, str]]]:
-        """Per scanner [(start, end, label)] in the text ``spaced[1:]`` (offsets of that text)."""
-        out: list[list] = [[] for _ in self.scanners]
-        ends = [0] * len(self.scanners)
-        labels = [sc.label for sc in self.scanners]
-        by_last = self.by_last
-        for m in self.rx.finditer(spaced):
+    @functools.cached_property
+    def _forms(self) -> tuple[tuple[re.Pattern, re.Pattern], tuple[re.Pattern, re.Pattern]]:
+        """(space-led regex, non-word-led regex) for any text, and for normalised ASCII text
+        (see ascii_twin); compiled when first needed."""
+        space = re.compile(" (?:" + self._body + ")")
+        return (space, self.rx), (ascii_twin(space), ascii_twin(self.rx))
+
+    def scan(self, spaced: str, leads: list[int] | None = None,
+             ascii_text: bool = False) -> list[list[tuple[int, int, str]]]:
+        """Per scanner [(start, end, label)] in the text ``spaced[1:]`` (offsets of that text).
+        ``leads``: other_leads(spaced) if the caller has it; ``ascii_text``: the text is ASCII
+        and normalised (see ascii_twin)."""
+        if leads is None or self._any_lead:
+            leads = other_leads(spaced, not self._any_lead)
+        rx_space, rx = self._forms[ascii_text]
+        matches = rx_space.finditer(spaced)
+        if leads:  # same matches as self.rx.finditer(spaced), in the same order
+            match = rx.match
+            extra = [m for m in (match(spaced, p) for p in leads) if m is not None]
+            if extra:
+                matches = sorted([*matches, *extra], key=_match_start)
+        out: list[list] = [[] for _ in self._labels]
+        ends = [0] * len(out)
+        labels, by_last = self._labels, self.by_last  # (bound once: this runs per finding)
+        for m in matches:
             p = m.start()  # the non-word character before the word = the word's offset in text
             for g, i in by_last[m.lastindex]:
                 x = m.group(g)
@@ -321,6 +409,28 @@ class _MultiScan:
                     e = ends[i] = p + len(x)
                     out[i].append((p, e, labels[i](x)))
         return out
+
+
+def _scanner_first_chars(sc: _Scanner) -> frozenset[str] | None:
+    """The characters any phrase of ``sc`` can begin with (see _first_chars), None if unknown."""
+    out: set = set()
+    for _, pattern in sc._ordered:
+        chars = _first_chars(_parse(pattern))
+        if chars is None:
+            return None
+        out |= chars
+    return frozenset(out)
+
+
+def _match_start(m: re.Match) -> int:
+    return m.start()
+
+
+def _first_item(row: tuple):
+    return row[0]
+
+
+_NO_CUES: frozenset = frozenset()  # a criterion without cues of its own (shared, never changed)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -403,23 +513,94 @@ def _fast_ok(tree) -> bool:
     return not (tree is None or _edge_may_be_nonword(tree) or _has_lookaround(tree))
 
 
-def _has_lookaround(tree) -> bool:
-    """Does the parsed pattern look around itself (look-ahead/behind, \\b, ^, $, back-references)?"""
+def _any_node(tree, hit) -> bool:
+    """Is ``hit(op, av)`` true for a node of the parsed pattern, or for one inside a group,
+    branch, repeat or look-around of it?"""
     from re import _constants as c
+
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
 
     def walk(seq) -> bool:
         for op, av in seq:
-            if op in (c.AT, c.ASSERT, c.ASSERT_NOT, c.GROUPREF, c.GROUPREF_EXISTS):
+            if hit(op, av):
                 return True
-            if op is c.SUBPATTERN and walk(av[-1]):
-                return True
-            if op is c.BRANCH and any(walk(b) for b in av[1]):
-                return True
-            if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT)) and walk(av[2]):
+            if op is c.SUBPATTERN:
+                inner = (av[-1],)
+            elif op is c.BRANCH:
+                inner = av[1]
+            elif op in repeats:
+                inner = (av[2],)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                inner = (av[1],)
+            else:
+                continue
+            if any(walk(x) for x in inner):
                 return True
         return False
 
     return walk(tree)
+
+
+def _has_lookaround(tree) -> bool:
+    """Does the parsed pattern look around itself (look-ahead/behind, \\b, ^, $, back-references)?"""
+    from re import _constants as c
+
+    kinds = (c.AT, c.ASSERT, c.ASSERT_NOT, c.GROUPREF, c.GROUPREF_EXISTS)
+    return _any_node(tree, lambda op, av: op in kinds)
+
+
+def _looks_behind(tree) -> bool:
+    r"""Could the parsed pattern look at what comes before it (a look-behind, ^, \b or another
+    position test, a back-reference)? True if it cannot be parsed."""
+    from re import _constants as c
+
+    if tree is None:
+        return True
+    kinds = (c.AT, c.GROUPREF, c.GROUPREF_EXISTS)
+    return _any_node(tree, lambda op, av: op in kinds or (op in (c.ASSERT, c.ASSERT_NOT) and av[0] < 0))
+
+
+def _first_chars(tree) -> frozenset[str] | None:
+    """The characters a match of the parsed pattern can begin with, when they are a few known
+    characters (literals, or a class of literals); None when it could begin with anything else,
+    be empty, or the pattern tests its position or ignores case (cannot tell)."""
+    from re import _constants as c
+
+    if tree is None or tree.state.flags & re.IGNORECASE:
+        return None
+    repeats = (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", c.MAX_REPEAT))
+
+    def first(seq) -> tuple[set | None, bool]:
+        """(characters the sequence can begin with or None, whether it can be empty)"""
+        out: set = set()
+        for op, av in seq:
+            if op is c.LITERAL:
+                return out | {chr(av)}, False
+            if op is c.IN:
+                if not all(iop is c.LITERAL for iop, _ in av):
+                    return None, False
+                return out | {chr(x) for _, x in av}, False
+            if op is c.SUBPATTERN and not (av[1] or av[2]):
+                sub, empty = first(av[-1])
+            elif op is c.BRANCH:
+                parts = [first(b) for b in av[1]]
+                if any(s is None for s, _ in parts):
+                    return None, False
+                sub, empty = set().union(*(s for s, _ in parts)), any(e for _, e in parts)
+            elif op in repeats:
+                sub, empty = first(av[2])
+                empty = empty or av[0] == 0
+            else:
+                return None, False
+            if sub is None:
+                return None, False
+            out |= sub
+            if not empty:
+                return out, False
+        return out, True
+
+    chars, may_be_empty = first(tree)
+    return None if chars is None or may_be_empty else frozenset(chars)
 
 
 def _edge_may_be_nonword(tree) -> bool:
@@ -608,6 +789,16 @@ class _Entry:
         """The phrases compiled as written (for phrases without a fast form; compiled on first use)."""
         return tuple(re.compile(b) for b in self.bodies)
 
+    @functools.cached_property
+    def fast_ascii(self) -> tuple:
+        """``fast`` for normalised ASCII text (see ascii_twin)."""
+        return tuple(None if f is None else ascii_twin(f) for f in self.fast)
+
+    @functools.cached_property
+    def regexes_ascii(self) -> tuple[re.Pattern, ...]:
+        """``regexes`` for normalised ASCII text (see ascii_twin)."""
+        return tuple(ascii_twin(r) for r in self.regexes)
+
 
 @dataclass(frozen=True)
 class _CriterionRule:
@@ -633,6 +824,15 @@ class Rules:
         self.neutral: _Scanner | None = neutral
         self.clauses: tuple[_Scanner, ...] = clauses
         self.refer_back_re = refer_back_re
+        # "Does a sentence start by referring back?" is asked of most findings' second sentence:
+        # answered in the text itself, without cutting its first words out (see _refers_back).
+        self._refer_back_lead = self._first_words = None
+        lookbehind = r"(?<!\w)"
+        if refer_back_re is not None and refer_back_re.pattern.startswith(lookbehind) and refer_back_words >= 1:
+            inner = refer_back_re.pattern[len(lookbehind):]
+            if not _looks_behind(_parse(inner)):
+                self._refer_back_lead = re.compile(r"[^\w]" + inner)
+                self._first_words = re.compile(r"(?:[^ ]+ ){0,%d}[^ ]+" % (refer_back_words - 1))
         self.refer_back_words = refer_back_words
         self.contrast_openers = contrast_openers
         self.settings = settings
@@ -662,12 +862,19 @@ class Rules:
         # (Order within a list does not matter: candidates are put in rules order.)
         self._gate_entries = {k: [x for i in range(1, len(k) + 1) for x in by_key.get(k[:i], ())] for k in by_key}
         self._gate_re = re.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
+        # Its space-led twin (see other_leads): the gate words are word characters only, so a
+        # match consumes no other lead and findall finds the word at every lead where one starts.
+        self._gate_space = re.compile(r" (" + trie_regex(by_key) + ")") if by_key else None
+        self._gate_ascii = (ascii_twin(self._gate_space), ascii_twin(self._gate_re)) if by_key else None
         self._gate_memo: dict[frozenset, tuple] = {}  # gate words found -> entries to check
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
         self._has_passing = any(cr.passing is not None for cr in criteria)
         # One pass finds the cues, the neutral phrases and the word clause breaks (see _MultiScan).
         word_breaks = next((sc for sc in clauses if sc.word), None)
         self._other_breaks = tuple(sc for sc in clauses if not sc.word)
+        # The characters the other breaks can begin with (',' ';' ':'): most findings have
+        # none of them, and then the scan is skipped (None: could begin with anything).
+        self._other_break_firsts = tuple(_scanner_first_chars(sc) for sc in self._other_breaks)
         self._multi = _MultiScan([x for x in (cues, neutral, word_breaks) if x is not None])
         self._has_neutral, self._has_word_breaks = neutral is not None, word_breaks is not None
 
@@ -881,15 +1088,17 @@ class Rules:
         if len(low) != len(t):  # a character whose lower case is longer: keep offsets aligned
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in t)
         spaced = " " + low
-        hits = self._hits(low, t, spaced)
+        leads = other_leads(spaced)
+        ascii_text = low.isascii()  # (normalised: see ascii_twin)
+        hits = self._hits(low, t, spaced, leads, ascii_text)
         if not hits:
             return []
-        scans = self._multi.scan(spaced)
+        scans = self._multi.scan(spaced, leads, ascii_text)
         base_cues = scans[0]
         neutral_spans = [c[:2] for c in scans[1]] if self._has_neutral else []
         clauses = self._clauses(t, low, scans[-1] if self._has_word_breaks else [])
-        if self._has_passing:
-            hits = self._drop_passing(hits, low, clauses)
+        if self._has_passing and hits[0][0] is not hits[-1][0]:  # (hits come grouped by criterion;
+            hits = self._drop_passing(hits, low, clauses)          # a passing mention needs two)
         starts = [c[0] for c in clauses]
         if len(starts) == 1:
             def clause_of(pos: int) -> int:
@@ -901,13 +1110,22 @@ class Rules:
         # Topic hits grouped per criterion and clause: {cid: {clause: [spans]}}
         groups: dict[str, dict[int, list]] = {}
         rule_of: dict[str, _CriterionRule] = {}
-        for cr, spans in hits:
-            groups.setdefault(cr.cid, {}).setdefault(clause_of(spans[0][0]), []).extend(spans)
-            rule_of[cr.cid] = cr
         by_clause: dict[int, list[tuple[str, list]]] = {}
-        for cid, cl in groups.items():
+        if hits[0][0] is hits[-1][0]:  # one criterion (the usual case; hits come grouped by it)
+            cr = hits[0][0]
+            cl: dict[int, list] = {}
+            for _, spans in hits:
+                cl.setdefault(clause_of(spans[0][0]), []).extend(spans)
+            groups[cr.cid], rule_of[cr.cid] = cl, cr
             for k, spans in cl.items():
-                by_clause.setdefault(k, []).append((cid, spans))
+                by_clause[k] = [(cr.cid, spans)]
+        else:
+            for cr, spans in hits:
+                groups.setdefault(cr.cid, {}).setdefault(clause_of(spans[0][0]), []).extend(spans)
+                rule_of[cr.cid] = cr
+            for cid, cl in groups.items():
+                for k, spans in cl.items():
+                    by_clause.setdefault(k, []).append((cid, spans))
 
         # Cues are read with neutral phrases blanked out (same length, same offsets). Topic words
         # are not blanked: a cue may sit inside a topic phrase ("good practice is seldom shared");
@@ -929,7 +1147,7 @@ class Rules:
                 if extra:
                     text_for_cues = _mask(masked, extra)
                     cues = self.cues.scan(text_for_cues)
-            own_only: set = set()
+            own_only: set | frozenset = _NO_CUES
             if cr.cues is not None:
                 spec = cr.cues.scan(text_for_cues)
                 if spec:
@@ -942,7 +1160,8 @@ class Rules:
                 conf -= self._area_penalty
             conf = round(min(0.99, max(0.05, conf)), 2)
             out.append((first, cid, value, cr.judgements[value], conf, rule, evidence))
-        out.sort(key=lambda r: r[0])
+        if len(out) > 1:
+            out.sort(key=_first_item)
         return [r[1:] for r in out]
 
     # ----- steps ------------------------------------------------------------------------------
@@ -962,12 +1181,25 @@ class Rules:
             memo[keys] = found
         return found
 
-    def _hits(self, low: str, t: str, spaced: str | None = None) -> list[tuple[_CriterionRule, tuple]]:
-        """Topic matches [(criterion, spans)] in rules order."""
+    def _gate_words(self, spaced: str, leads: list[int] | None = None, ascii_text: bool = False) -> list[str]:
+        """The gate words at the word starts of ``spaced``: those after a space, then those after
+        other leads (the same words as ``self._gate_re.findall(spaced)``, see other_leads)."""
+        gate_space, gate = self._gate_ascii if ascii_text else (self._gate_space, self._gate_re)
+        keys = gate_space.findall(spaced)
+        for p in (other_leads(spaced) if leads is None else leads):
+            m = gate.match(spaced, p)
+            if m is not None:
+                keys.append(m.group(1))
+        return keys
+
+    def _hits(self, low: str, t: str, spaced: str | None = None, leads: list[int] | None = None,
+              ascii_text: bool = False) -> list[tuple[_CriterionRule, tuple]]:
+        """Topic matches [(criterion, spans)] in rules order. ``leads``: other_leads(spaced);
+        ``ascii_text``: the text is ASCII and normalised (see ascii_twin)."""
         spaced = spaced if spaced is not None else " " + low
         active = self._always
         if self._gate_re is not None:
-            keys = self._gate_re.findall(spaced)
+            keys = self._gate_words(spaced, leads, ascii_text)
             if keys:
                 active = list(active)
                 for cr, e, others in self._candidates(frozenset(keys)):
@@ -980,45 +1212,62 @@ class Rules:
                     else:
                         active.append((cr, e))
         hits = []
+        # Hits come out in rules order (the gate's candidates are), each entry's in text order;
+        # the final sort is only needed when one criterion has hits from two entries (or some
+        # entries run whatever the gate says, _always).
+        unsorted, last_cr = bool(self._always), None
         for cr, e in active:
-            fasts = e.fast
+            n_before = len(hits)
+            fasts = e.fast_ascii if ascii_text else e.fast
             if len(fasts) == 1:
                 fast = fasts[0]
                 if fast is not None:
                     hits += [(cr, ((m.start(), m.end() - 1),)) for m in fast.finditer(spaced)]
                 else:
-                    hits += [(cr, (sp,)) for sp in word_matches(e.regexes[0], low)]
-                continue
-            found = []
-            for j, fast in enumerate(fasts):
-                if fast is not None:
-                    spans = [(m.start(), m.end() - 1) for m in fast.finditer(spaced)]
-                else:
-                    spans = word_matches(e.regexes[j], low)
-                if not spans:
-                    break
-                found.append(spans)
+                    rx = (e.regexes_ascii if ascii_text else e.regexes)[0]
+                    m = rx.search(low)       # usually no match at all: one call
+                    if m is not None:
+                        hits += [(cr, (sp,)) for sp in word_matches(rx, low, m)]
             else:
-                if all(len(o) == 1 for o in found):  # one match per phrase: nothing to choose
-                    spans = [o[0] for o in found]
-                    lo, hi = min(s for s, _ in spans), max(e2 for _, e2 in spans)
-                    if hi - lo <= e.within and not _SENT_END.search(t, lo, hi):
-                        hits.append((cr, tuple(sorted(set(spans)))))
-                    continue
-                best = None
-                for anchor in found[0]:  # closest combination around each match of the first phrase
-                    spans = [anchor] + [min(o, key=lambda sp: abs(sp[0] - anchor[0])) for o in found[1:]]
-                    lo, hi = min(s for s, _ in spans), max(e2 for _, e2 in spans)
-                    if hi - lo <= e.within and not _SENT_END.search(t, lo, hi):  # same sentence
-                        if best is None or hi - lo < best[0]:
-                            best = (hi - lo, tuple(sorted(set(spans))))
-                if best:
-                    hits.append((cr, best[1]))
+                self._combined_hit(cr, e, fasts, e.regexes_ascii if ascii_text else e.regexes,
+                                   low, t, spaced, hits)
+            if len(hits) > n_before:
+                if cr is last_cr:
+                    unsorted = True
+                last_cr = cr
         # keep criterion order stable (rules order) whatever order the gate found them in
-        if len(hits) > 1:
+        if unsorted and len(hits) > 1:
             order = self._order
             hits.sort(key=lambda h: (order[h[0].cid], h[1]))
         return hits
+
+    @staticmethod
+    def _combined_hit(cr, e, fasts, regexes, low, t, spaced, hits) -> None:
+        """The hit of an 'all:' entry (every phrase within `within` characters in one sentence)."""
+        found = []
+        for j, fast in enumerate(fasts):
+            if fast is not None:
+                spans = [(m.start(), m.end() - 1) for m in fast.finditer(spaced)]
+            else:
+                spans = word_matches(regexes[j], low)
+            if not spans:
+                return
+            found.append(spans)
+        if all([len(o) == 1 for o in found]):  # one match per phrase: nothing to choose
+            spans = [o[0] for o in found]
+            lo, hi = min([s for s, _ in spans]), max([e2 for _, e2 in spans])
+            if hi - lo <= e.within and not _SENT_END.search(t, lo, hi):
+                hits.append((cr, tuple(sorted(set(spans)))))
+            return
+        best = None
+        for anchor in found[0]:  # closest combination around each match of the first phrase
+            spans = [anchor] + [min(o, key=lambda sp: abs(sp[0] - anchor[0])) for o in found[1:]]
+            lo, hi = min(s for s, _ in spans), max(e2 for _, e2 in spans)
+            if hi - lo <= e.within and not _SENT_END.search(t, lo, hi):  # same sentence
+                if best is None or hi - lo < best[0]:
+                    best = (hi - lo, tuple(sorted(set(spans))))
+        if best:
+            hits.append((cr, best[1]))
 
     def _drop_passing(self, hits, low: str, clauses) -> list:
         """Drop a topic named only in passing: its criterion's `passing` words end right where the
@@ -1048,16 +1297,19 @@ class Rules:
         the word clause-break scanner (found in the shared pass); other breaks are scanned here."""
         sents, pos = [], 0
         for m in _SENT_END.finditer(t):
-            word = t[max(0, m.start() - 8):m.start()].split()[-1:] or [""]
-            if word[0].lower().rstrip(".") in _ABBREVIATIONS:
+            s = m.start()
+            if _ends_abbreviation(t[max(0, s - 8):s]):
                 continue
             sents.append((pos, m.end()))
             pos = m.end()
         sents.append((pos, len(t)))
         breaks = list(word_breaks)
-        for sc in self._other_breaks:
-            breaks += sc.scan(low)
-        if len(self.clauses) > 1:
+        for sc, firsts in zip(self._other_breaks, self._other_break_firsts):
+            if firsts is not None and not any([ch in low for ch in firsts]):
+                continue  # no match can begin anywhere in the text
+            label = sc.label
+            breaks += [(m.start(), m.end(), label(m.group())) for m in sc.rx.finditer(low)]  # sc.scan
+        if len(self.clauses) > 1 and len(breaks) > 1:
             breaks.sort()
         openers = self.contrast_openers
         if len(sents) == 1:  # one sentence (the usual case)
@@ -1066,10 +1318,8 @@ class Rules:
         out = []
         for i, (s0, s1) in enumerate(sents):
             kind = "sentence"
-            if i > 0 and self.refer_back_re is not None:
-                first = " ".join(low[s0:s1].split()[: self.refer_back_words])
-                if self.refer_back_re.search(first):
-                    kind = "refer_back"
+            if i > 0 and self.refer_back_re is not None and self._refers_back(low, s0, s1):
+                kind = "refer_back"
             if openers is not None and openers.match(low, s0):
                 kind = "refer_back_contrast" if i > 0 else "contrast_sentence"
             out.append((s0, i, kind))
@@ -1078,12 +1328,32 @@ class Rules:
                     out.append((b, i, bkind))
         return out
 
+    def _refers_back(self, low: str, s0: int, s1: int) -> bool:
+        r"""Does a refer-back phrase occur in the first `refer_back_words` words of the sentence
+        low[s0:s1] (s0 > 0: not the first sentence)?
+
+        Plainly: search the words cut out and joined again. In the normalised text the words are
+        already joined by single spaces and preceded by one (the sentence break), so the same
+        question is a search of low itself, from that space to the end of the last word: the
+        phrase led by a non-word character instead of the look-behind '(?<!\w)' (the same
+        places, given the phrases do not look behind themselves), and the end as the end."""
+        if self._refer_back_lead is None:
+            first = " ".join(low[s0:s1].split()[: self.refer_back_words])
+            return self.refer_back_re.search(first) is not None
+        words = self._first_words.match(low, s0, s1)
+        return words is not None and self._refer_back_lead.search(low, s0 - 1, words.end()) is not None
+
     def _join_negations(self, cues, clause_of):
         """'not' just before a strong word ('not clearly', 'no structured') is one negation cue."""
         if len(cues) < 2:
             return list(cues)
-        gap = self._neg_gap
         cues = sorted(cues)
+        for c in cues:
+            if c[2] == "negation":
+                break
+        else:  # no negation: nothing to join
+            return cues
+        gap = self._neg_gap
         out, skip = [], False
         for i, c in enumerate(cues):
             if skip:
@@ -1116,12 +1386,15 @@ class Rules:
             if target is not None and target in routed:
                 routed[target][2 if link == "contrast" else 1].append(c)
         per_group = []  # (clause, kind, class, value, cue spans, topic spans)
-        for k, spans in sorted(groups.items()):
+        for k, spans in (groups.items() if len(groups) == 1 else sorted(groups.items())):
             own, add, con = routed[k]
             if not (own or add or con):
                 per_group.append((k, "default", None, values["default"], [], spans))
                 continue
-            best_own, best_add, best_con = _best(own), _best(add), _best(con)
+            # (_best of no cues is None: skip the calls)
+            best_own = _best(own) if own else None
+            best_add = _best(add) if add else None
+            best_con = _best(con) if con else None
             base, kind = (best_own, "cue") if best_own else (best_add, "linked") if best_add else (None, "default")
             if best_con:
                 v_con = cr.values[best_con[0]]
@@ -1138,9 +1411,13 @@ class Rules:
             else:
                 per_group.append((k, kind, base[0], cr.values[base[0]], base[1], spans))
 
-        explicit = [g for g in per_group if g[1] != "default"]
         penalty = 0.0
-        if not explicit:
+        explicit = [g for g in per_group if g[1] != "default"] if len(per_group) > 1 else ()
+        if len(per_group) == 1:  # one topic group (the usual case): what it says
+            chosen = per_group[0]
+            kind = chosen[1]
+            conf = cr.default_confidence if kind == "default" else self._conf[kind]
+        elif not explicit:
             g = per_group[0]
             chosen, kind, conf = g, "default", cr.default_confidence
         else:
@@ -1219,6 +1496,14 @@ class Rules:
         return None, None
 
 
+@functools.lru_cache(maxsize=4096)
+def _ends_abbreviation(window: str) -> bool:
+    """Does the word before a sentence-like end ('e.g.', 'no.') make it no sentence end? ``window``:
+    the 8 characters before the full stop (memoised: the same few words end most sentences)."""
+    word = window.split()[-1:] or [""]
+    return word[0].lower().rstrip(".") in _ABBREVIATIONS
+
+
 def _overlap(a, b) -> bool:
     """Does any span of ``a`` overlap any span of ``b`` (both sorted by start)?"""
     i = j = 0
@@ -1233,13 +1518,19 @@ def _overlap(a, b) -> bool:
 
 
 def _merge_spans(spans) -> list[tuple[int, int]]:
-    out: list[list[int]] = []
-    for s, e in sorted(spans):
-        if out and s <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], e)
+    """The spans sorted, overlapping or touching ones joined."""
+    spans = sorted(spans)
+    if not spans:
+        return []
+    out = [spans[0]]
+    for s, e in spans[1:]:
+        s0, e0 = out[-1]
+        if s <= e0:
+            if e > e0:
+                out[-1] = (s0, e)
         else:
-            out.append([s, e])
-    return [(s, e) for s, e in out]
+            out.append((s, e))
+    return out
 
 
 def _gap(a, b) -> int:
