@@ -101,3 +101,19 @@ def test_code_fingerprint_covers_the_coder_and_its_rules():
     pkg = Path(draft_cache.__file__).parent
     assert (pkg / "coding.py").exists() and list((pkg / "rules").glob("*.yaml"))
     assert len(draft_cache.code_fingerprint()) == 64
+
+
+def test_compiled_patterns_are_kept_and_no_cache_only_reads_them(synth_raw, tmp_path, monkeypatch):
+    from analysis import coding
+    from analysis.build import PATTERN_STORE
+    from analysis.regex_store import RegexStore
+
+    monkeypatch.setattr(coding, "_CACHE", {})  # rules compiled by earlier tests would compile nothing
+    _build(synth_raw, tmp_path / "p")
+    store = cache_dir(Paths(processed=tmp_path / "p")) / PATTERN_STORE
+    assert store.exists() and len(RegexStore(store)._entries) > 20  # the coder's patterns
+    before = store.read_bytes()
+    _build(synth_raw, tmp_path / "p", use_cache=False)  # drafts afresh, patterns from the store
+    assert store.read_bytes() == before
+    _build(synth_raw, tmp_path / "fresh" / "p", use_cache=False)  # no store at all
+    _same_folders(tmp_path / "p", tmp_path / "fresh" / "p")

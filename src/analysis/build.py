@@ -35,7 +35,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import schemas
+from . import regex_store, schemas
 from .codebook import Codebook
 from .coded import CodedLoader, FileResult, findings_frame
 from .draft_cache import DraftCache
@@ -537,7 +537,10 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     inputs = load_inputs(paths)
     log(f"[2/4] loading {len(inputs.rounds.ids)} round(s): {', '.join(inputs.rounds.ids)}")
     cache = DraftCache(cache_dir(paths)) if use_cache else None
-    tables = build_tables(inputs, log=log, cache=cache, validate=False)
+    # The coder's compiled patterns are kept beside the drafts. --no-cache still reads them (it
+    # writes nothing): they are re.compile's own result (see regex_store) and cannot change a draft.
+    with regex_store.opened(cache_dir(paths) / PATTERN_STORE, save=use_cache):
+        tables = build_tables(inputs, log=log, cache=cache, validate=False)
     print_reconciliation(tables, log)
     if strict and len(tables["rejects"]):
         raise InputError(paths.raw, None, f"{len(tables['rejects'])} input record(s) rejected (--strict)",
@@ -555,6 +558,9 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     secs = time.perf_counter() - start
     log(f"done in {secs:.1f}s")
     return BuildResult(tables, paths.processed, reports, secs)
+
+
+PATTERN_STORE = "compiled-patterns.json"
 
 
 def cache_dir(paths: Paths) -> Path:

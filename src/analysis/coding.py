@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import safeyaml
+from . import regex_store, safeyaml
 from .codebook import Codebook
 from .errors import InputError
 
@@ -276,7 +276,7 @@ def ascii_twin(rx: re.Pattern) -> re.Pattern:
     if not rx.pattern.isascii():
         return rx
     try:
-        return re.compile(rx.pattern, (rx.flags & ~re.UNICODE) | re.ASCII)
+        return regex_store.compile(rx.pattern, (rx.flags & ~re.UNICODE) | re.ASCII)
     except (re.error, ValueError):  # ValueError: "ASCII and UNICODE flags are incompatible"
         return rx
 
@@ -295,14 +295,14 @@ class _Scanner:
     def rx(self) -> re.Pattern:
         """The scanner on its own (compiled when first needed; the shared pass uses ``body``)."""
         lead, tail = (r"(?<!\w)", r"(?!\w)") if self.word else ("", "")
-        return re.compile(f"{lead}(?:{self.body}){tail}")
+        return regex_store.compile(f"{lead}(?:{self.body}){tail}")
 
     @functools.cached_property
     def _which(self) -> re.Pattern:
         """Every phrase, longest first, each followed by an empty marker group: a full match's
         last group numbers the first phrase that matches the whole text, as trying the phrases
         one by one would (compiling one pattern is cheaper than one per phrase)."""
-        return re.compile("|".join(f"(?:{p})()" for _, p in self._ordered))
+        return regex_store.compile("|".join(f"(?:{p})()" for _, p in self._ordered))
 
     @functools.cached_property
     def mask_sensitive(self) -> bool:
@@ -332,7 +332,7 @@ class _Scanner:
         if not self.word or any(_edge_may_be_nonword(_parse(p)) or _looks_behind(_parse(p))
                                 for _, p in self._ordered):
             return None
-        return re.compile(r"[^\w](" + self.body + r")(?!\w)")
+        return regex_store.compile(r"[^\w](" + self.body + r")(?!\w)")
 
     def scan(self, text: str) -> list[tuple[int, int, str]]:
         label = self.label
@@ -367,7 +367,7 @@ class _MultiScan:
                 self.by_last[groups] = tuple(mine)
             alts.append("".join(part))
         body = "|".join(alts)
-        self.rx = re.compile(r"[^\w](?:" + body + ")")
+        self.rx = regex_store.compile(r"[^\w](?:" + body + ")")
         assert self.rx.groups == groups, "scanner phrases must not capture"
         # The regex only looks ahead of its lead: a match consumes nothing but the lead, so the
         # matches are those at every lead where a phrase matches, each found on its own. Leads
@@ -381,7 +381,7 @@ class _MultiScan:
     def _forms(self) -> tuple[tuple[re.Pattern, re.Pattern], tuple[re.Pattern, re.Pattern]]:
         """(space-led regex, non-word-led regex) for any text, and for normalised ASCII text
         (see ascii_twin); compiled when first needed."""
-        space = re.compile(" (?:" + self._body + ")")
+        space = regex_store.compile(" (?:" + self._body + ")")
         return (space, self.rx), (ascii_twin(space), ascii_twin(self.rx))
 
     def scan(self, spaced: str, leads: list[int] | None = None,
@@ -781,13 +781,13 @@ class _Entry:
         the phrase itself and keep the matches at word starts (word_matches). That is quicker
         for a phrase of a few alternatives: the engine jumps to its first letters, where the
         '[^\w]' form tests every character. Both find the same spans."""
-        return tuple(re.compile(r"[^\w](?:" + b + ")") if ok and len(_split_top(b)) > _FEW_ALTERNATIVES else None
+        return tuple(regex_store.compile(r"[^\w](?:" + b + ")") if ok and len(_split_top(b)) > _FEW_ALTERNATIVES else None
                      for b, ok in zip(self.bodies, self.fast_ok))
 
     @functools.cached_property
     def regexes(self) -> tuple[re.Pattern, ...]:
         """The phrases compiled as written (for phrases without a fast form; compiled on first use)."""
-        return tuple(re.compile(b) for b in self.bodies)
+        return tuple(regex_store.compile(b) for b in self.bodies)
 
     @functools.cached_property
     def fast_ascii(self) -> tuple:
@@ -831,8 +831,8 @@ class Rules:
         if refer_back_re is not None and refer_back_re.pattern.startswith(lookbehind) and refer_back_words >= 1:
             inner = refer_back_re.pattern[len(lookbehind):]
             if not _looks_behind(_parse(inner)):
-                self._refer_back_lead = re.compile(r"[^\w]" + inner)
-                self._first_words = re.compile(r"(?:[^ ]+ ){0,%d}[^ ]+" % (refer_back_words - 1))
+                self._refer_back_lead = regex_store.compile(r"[^\w]" + inner)
+                self._first_words = regex_store.compile(r"(?:[^ ]+ ){0,%d}[^ ]+" % (refer_back_words - 1))
         self.refer_back_words = refer_back_words
         self.contrast_openers = contrast_openers
         self.settings = settings
@@ -861,10 +861,10 @@ class Rules:
         # A word starting with key K also starts with every key that is a prefix of K.
         # (Order within a list does not matter: candidates are put in rules order.)
         self._gate_entries = {k: [x for i in range(1, len(k) + 1) for x in by_key.get(k[:i], ())] for k in by_key}
-        self._gate_re = re.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
+        self._gate_re = regex_store.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
         # Its space-led twin (see other_leads): the gate words are word characters only, so a
         # match consumes no other lead and findall finds the word at every lead where one starts.
-        self._gate_space = re.compile(r" (" + trie_regex(by_key) + ")") if by_key else None
+        self._gate_space = regex_store.compile(r" (" + trie_regex(by_key) + ")") if by_key else None
         self._gate_ascii = (ascii_twin(self._gate_space), ascii_twin(self._gate_re)) if by_key else None
         self._gate_memo: dict[frozenset, tuple] = {}  # gate words found -> entries to check
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
@@ -964,7 +964,7 @@ class Rules:
             if not items:
                 return None
             body = "|".join(phrase(p, key) for p in items)
-            return re.compile(r"(?<!\w)(?:" + body + r")\s*$")
+            return regex_store.compile(r"(?<!\w)(?:" + body + r")\s*$")
 
         def scanner(named: list[tuple[str, str]], key: str, word: bool = True) -> _Scanner | None:
             if not named:
@@ -996,10 +996,10 @@ class Rules:
                                     scanner(other_breaks, "clauses", word=False)) if x is not None)
         rb = as_list(clause_doc.get("refer_back"), "clauses.refer_back")
         rb_body = "|".join(phrase(p, "clauses.refer_back") for p in rb)
-        refer_back_re = re.compile(r"(?<!\w)(?:" + rb_body + r")(?!\w)") if rb else None
+        refer_back_re = regex_store.compile(r"(?<!\w)(?:" + rb_body + r")(?!\w)") if rb else None
         openers = [re.escape(o.lower())
                    for o in as_list(clause_doc.get("contrast_openers"), "clauses.contrast_openers")]
-        openers = re.compile(r"\s*(?:" + "|".join(openers) + r")[ ,]") if openers else None
+        openers = regex_store.compile(r"\s*(?:" + "|".join(openers) + r")[ ,]") if openers else None
         settings = {"negation_join_chars": 25, "area_mismatch_penalty": 0.3,
                     "confidence": {"cue": 0.9, "linked": 0.75, "mixed": 0.7, "default": 0.6,
                                    "disagreement_penalty": 0.15}}
