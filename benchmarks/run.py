@@ -9,10 +9,11 @@ Sections (``--only`` takes a comma list of these names):
   imports    the import floor: a fresh ``python -c "import analysis, <heavy dependencies>"``. The
              dependencies are those the tables-only build really imports (checked each run with
              ``-X importtime``; any other heavy import the build makes is named in a note).
-  build      ``python -m analysis build`` on the shipped data/raw, tables only (a first build with
-             every letter drafted, ``--no-cache``, and a rebuild reusing the drafts of unchanged
-             letters) and full (charts + workbook, ``--no-notebooks``), each in a fresh process, as
-             a multiple of the floor.
+  build      ``python -m analysis build`` on the shipped data/raw, tables only (a first build on a
+             fresh clone, nothing cached; letters drafted afresh, ``--no-cache``, with the coder's
+             compiled patterns kept from an earlier build; a rebuild reusing the drafts of
+             unchanged letters) and full (charts + workbook, ``--no-notebooks``), each in a fresh
+             process, as a multiple of the floor.
   charts     every report chart of every coded round, drawn and exported (PNG 300 dpi + SVG + CSV
              + alt text) in one process: seconds per chart (median and slowest), then the
              comparison charts (compare_charts.export_all) per chart.
@@ -40,6 +41,7 @@ import math
 import os
 import platform
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -212,13 +214,22 @@ def extra_imports(tmp: Path, threshold_ms: float = 25.0) -> list[tuple[str, floa
 def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
     floor = state.get("floor")
     base = [PY, "-m", "analysis", "build", "--out", str(tmp / "b_p"), "--reports", str(tmp / "b_r")]
-    # First build (every letter drafted: --no-cache) and a rebuild with the letters unchanged
-    # (their drafts reused from the cache, as when an analyst rebuilds during the day).
-    for label, extra in (("tables only, shipped data, first build (letters drafted)", ["--no-cache"]),
-                         ("tables only, shipped data, rebuild (letter drafts reused)", [])):
-        if not extra:
-            run_child(base + ["--tables-only"])  # fills the cache
-        tab = [run_child(base + ["--tables-only"] + extra) for _ in range(runs)]
+    cache = tmp / ".b_p-draft-cache"  # analysis.build.cache_dir for --out tmp/b_p
+    # Three tables-only builds: (1) on a fresh clone, nothing cached; (2) letters drafted afresh
+    # (--no-cache) with the coder's compiled patterns kept from an earlier build, as when new or
+    # changed letters arrive; (3) a rebuild with the letters unchanged (drafts reused), as when an
+    # analyst rebuilds during the day.
+    cases = (("tables only, shipped data, first build on a fresh clone (nothing cached)", ["--no-cache"], True),
+             ("tables only, shipped data, new letters (drafted; compiled patterns kept)", ["--no-cache"], False),
+             ("tables only, shipped data, rebuild (letter drafts reused)", [], False))
+    for label, extra, cold in cases:
+        tab = []
+        for _ in range(runs):
+            if cold:
+                shutil.rmtree(cache, ignore_errors=True)
+            elif not cache.exists():
+                run_child(base + ["--tables-only"])  # fills the cache
+            tab.append(run_child(base + ["--tables-only"] + extra))
         wall = median(r["wall"] for r in tab)
         t.add("build", label, wall, vs=ratio(wall, floor) + " floor",
               target=f"<= {TARGETS['tables_ratio']}x floor",
