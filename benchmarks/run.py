@@ -222,18 +222,26 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
     cases = (("tables only, shipped data, first build on a fresh clone (nothing cached)", ["--no-cache"], True),
              ("tables only, shipped data, new letters (drafted; compiled patterns kept)", ["--no-cache"], False),
              ("tables only, shipped data, rebuild (letter drafts reused)", [], False))
+    # Each build run is paired with a floor run just before it, and the ratio taken per pair: this
+    # machine's speed drifts by 20-40% over minutes, which skewed ratios of separate medians.
+    floor_cmd = [PY, "-c", "import " + ", ".join(FLOOR_MODULES)]
     for label, extra, cold in cases:
-        tab = []
+        tab, pairs = [], []
         for _ in range(runs):
             if cold:
                 shutil.rmtree(cache, ignore_errors=True)
             elif not cache.exists():
                 run_child(base + ["--tables-only"])  # fills the cache
+            f = run_child(floor_cmd)
             tab.append(run_child(base + ["--tables-only"] + extra))
+            pairs.append((tab[-1]["wall"] / f["wall"], tab[-1]["cpu"] / f["cpu"] if f["cpu"] else None))
         wall = median(r["wall"] for r in tab)
-        t.add("build", label, wall, vs=ratio(wall, floor) + " floor",
+        cpu_ratio = median(c for _, c in pairs) if all(c is not None for _, c in pairs) else None
+        t.add("build", label, wall, vs=f"{median(w for w, _ in pairs):.2f}x floor",
               target=f"<= {TARGETS['tables_ratio']}x floor",
-              note=f"CPU {fmt(median(r['cpu'] for r in tab))} s; peak RSS {fmt(median(r['rss_mb'] for r in tab))} MB")
+              note=f"ratio to a floor run just before each build; CPU {fmt(median(r['cpu'] for r in tab))} s"
+                   + (f" ({cpu_ratio:.2f}x the floor's CPU)" if cpu_ratio else "")
+                   + f"; peak RSS {fmt(median(r['rss_mb'] for r in tab))} MB")
     full = [run_child(base + ["--no-notebooks"]) for _ in range(runs)]
     wall = median(r["wall"] for r in full)
     figures = tmp / "b_r" / "figures"
