@@ -47,9 +47,13 @@ class RegexStore:
         self.path = Path(path) if path else None
         self._loaded: dict[str, list] | None = None  # read on first use (a build may compile nothing)
         self._patterns: dict[str, re.Pattern] = {}
-        self._new: dict[str, list] = {}  # entries of the patterns compiled afresh here
-        self.dirty = False
+        self._new: dict[str, list] = {}  # entries of the patterns compiled afresh, not yet saved
         self.hits = self.misses = 0
+
+    @property
+    def dirty(self) -> bool:
+        """Does the file lack patterns compiled in this process?"""
+        return bool(self._new)
 
     @property
     def _entries(self) -> dict[str, list]:
@@ -90,7 +94,6 @@ class RegexStore:
             self.misses += 1
             if entry is not None:
                 self._new[key] = entry
-                self.dirty = True
         self._patterns[key] = rx
         return rx
 
@@ -104,6 +107,7 @@ class RegexStore:
             entry = self._new.get(key) or self._entries.get(key)
             if entry is not None:
                 keep[key] = entry
+        self._loaded = keep
         body = json.dumps(keep, separators=(",", ":"), sort_keys=True).encode()
         head = json.dumps({"format": _FORMAT, "engine": ENGINE, "sha256": hashlib.sha256(body).hexdigest()})
         tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
@@ -111,7 +115,7 @@ class RegexStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(head.encode() + b"\n" + body)
             os.replace(tmp, self.path)
-            self.dirty = False
+            self._new = {}
         except OSError:  # a read-only or full disk only costs speed
             try:
                 tmp.unlink(missing_ok=True)
