@@ -241,7 +241,7 @@ def _reference_rules(codebook) -> Rules:
     slow = Rules.load(RULES_PATH, codebook)
     slow._always = [(cr, dataclasses.replace(e, fast_ok=(False,) * len(e.bodies)))
                     for cr in slow.criteria for e in cr.entries]
-    slow._gate_re = None
+    slow._gate_body = None
     scanners = slow._multi.scanners
 
     class Separate:
@@ -412,9 +412,15 @@ def test_topics_are_compiled_when_first_needed(codebook):
     its words may bring up, and codes as the fully compiled rules do."""
     rules = Rules.load(RULES_PATH, codebook)
     entries = [e for cr in rules.criteria for e in cr.entries]
-    assert not any("fast" in e.__dict__ or "regexes" in e.__dict__ for e in entries)
+    forms = ("fast", "regexes", "fast_ascii", "regexes_ascii")
+    assert not any(f in e.__dict__ for e in entries for f in forms)
     text = "Officers rarely use their mobile devices to record crime on patrol."
     got = rules.code_text(text)
-    compiled = [e for e in entries if "fast" in e.__dict__]
+    compiled = [e for e in entries if "fast_ascii" in e.__dict__]
     assert 0 < len(compiled) < len(entries) / 4
+    # ASCII text uses the ASCII twins only: the Unicode forms are not compiled as well
+    assert not any("fast" in e.__dict__ or "regexes" in e.__dict__ for e in entries)
+    assert "rx" not in rules._multi.__dict__ and "_gate_re" not in rules.__dict__
     assert got == _reference_rules(codebook).code_text(text)
+    rules.code_text("Officers use their mobile devices in Ynys M\u00f4n.")  # non-ASCII: the Unicode forms
+    assert "rx" in rules._multi.__dict__ and "_gate_re" in rules.__dict__

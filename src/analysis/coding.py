@@ -281,6 +281,17 @@ def ascii_twin(rx: re.Pattern) -> re.Pattern:
         return rx
 
 
+def ascii_compile(pattern: str) -> re.Pattern:
+    """``ascii_twin(regex_store.compile(pattern))`` without compiling the pattern for Unicode
+    text as well (compiling is the cost of a coder's first findings in a fresh process)."""
+    if not pattern.isascii():
+        return regex_store.compile(pattern)
+    try:
+        return regex_store.compile(pattern, re.ASCII)
+    except (re.error, ValueError):  # an inline (?u): the pattern as it is (see ascii_twin)
+        return regex_store.compile(pattern)
+
+
 class _Scanner:
     """Non-overlapping, longest-first matches of many phrases, each tagged with its label."""
 
@@ -367,8 +378,7 @@ class _MultiScan:
                 self.by_last[groups] = tuple(mine)
             alts.append("".join(part))
         body = "|".join(alts)
-        self.rx = regex_store.compile(r"[^\w](?:" + body + ")")
-        assert self.rx.groups == groups, "scanner phrases must not capture"
+        self._groups = groups
         # The regex only looks ahead of its lead: a match consumes nothing but the lead, so the
         # matches are those at every lead where a phrase matches, each found on its own. Leads
         # that are spaces are found by the space-led twin; the others are tried one by one (see
@@ -378,11 +388,24 @@ class _MultiScan:
         self._labels = tuple(sc.label for sc in scanners)
 
     @functools.cached_property
-    def _forms(self) -> tuple[tuple[re.Pattern, re.Pattern], tuple[re.Pattern, re.Pattern]]:
-        """(space-led regex, non-word-led regex) for any text, and for normalised ASCII text
-        (see ascii_twin); compiled when first needed."""
-        space = regex_store.compile(" (?:" + self._body + ")")
-        return (space, self.rx), (ascii_twin(space), ascii_twin(self.rx))
+    def rx(self) -> re.Pattern:
+        r"""The shared pass led by any non-word character ('[^\w]'), for any text."""
+        return self._checked(regex_store.compile(r"[^\w](?:" + self._body + ")"))
+
+    # (space-led regex, non-word-led regex) for any text, and for normalised ASCII text (see
+    # ascii_twin); each pair compiled when first needed, so ASCII letters compile one pair only.
+    @functools.cached_property
+    def _forms_any(self) -> tuple[re.Pattern, re.Pattern]:
+        return regex_store.compile(" (?:" + self._body + ")"), self.rx
+
+    @functools.cached_property
+    def _forms_ascii(self) -> tuple[re.Pattern, re.Pattern]:
+        return (ascii_compile(" (?:" + self._body + ")"),
+                self._checked(ascii_compile(r"[^\w](?:" + self._body + ")")))
+
+    def _checked(self, rx: re.Pattern) -> re.Pattern:
+        assert rx.groups == self._groups, "scanner phrases must not capture"
+        return rx
 
     def scan(self, spaced: str, leads: list[int] | None = None,
              ascii_text: bool = False) -> list[list[tuple[int, int, str]]]:
@@ -391,7 +414,7 @@ class _MultiScan:
         and normalised (see ascii_twin)."""
         if leads is None or self._any_lead:
             leads = other_leads(spaced, not self._any_lead)
-        rx_space, rx = self._forms[ascii_text]
+        rx_space, rx = self._forms_ascii if ascii_text else self._forms_any
         matches = rx_space.finditer(spaced)
         if leads:  # same matches as self.rx.finditer(spaced), in the same order
             match = rx.match
@@ -776,13 +799,18 @@ class _Entry:
     # Compiling is deferred to the first finding that needs the entry: a round's letters usually
     # bring up a fraction of the topics, and compiling every pattern was most of loading the rules.
     @functools.cached_property
-    def fast(self) -> tuple:
+    def _fast_patterns(self) -> tuple[str | None, ...]:
         r"""Per phrase: '[^\w](?:phrase)' for the spaced text (see _fast_ok), or None: search
         the phrase itself and keep the matches at word starts (word_matches). That is quicker
         for a phrase of a few alternatives: the engine jumps to its first letters, where the
         '[^\w]' form tests every character. Both find the same spans."""
-        return tuple(regex_store.compile(r"[^\w](?:" + b + ")") if ok and len(_split_top(b)) > _FEW_ALTERNATIVES else None
+        return tuple(r"[^\w](?:" + b + ")" if ok and len(_split_top(b)) > _FEW_ALTERNATIVES else None
                      for b, ok in zip(self.bodies, self.fast_ok))
+
+    @functools.cached_property
+    def fast(self) -> tuple:
+        """``_fast_patterns`` compiled (None where a phrase has no fast form)."""
+        return tuple(None if p is None else regex_store.compile(p) for p in self._fast_patterns)
 
     @functools.cached_property
     def regexes(self) -> tuple[re.Pattern, ...]:
@@ -792,12 +820,12 @@ class _Entry:
     @functools.cached_property
     def fast_ascii(self) -> tuple:
         """``fast`` for normalised ASCII text (see ascii_twin)."""
-        return tuple(None if f is None else ascii_twin(f) for f in self.fast)
+        return tuple(None if p is None else ascii_compile(p) for p in self._fast_patterns)
 
     @functools.cached_property
     def regexes_ascii(self) -> tuple[re.Pattern, ...]:
         """``regexes`` for normalised ASCII text (see ascii_twin)."""
-        return tuple(ascii_twin(r) for r in self.regexes)
+        return tuple(ascii_compile(b) for b in self.bodies)
 
 
 @dataclass(frozen=True)
@@ -861,11 +889,8 @@ class Rules:
         # A word starting with key K also starts with every key that is a prefix of K.
         # (Order within a list does not matter: candidates are put in rules order.)
         self._gate_entries = {k: [x for i in range(1, len(k) + 1) for x in by_key.get(k[:i], ())] for k in by_key}
-        self._gate_re = regex_store.compile(r"[^\w](" + trie_regex(by_key) + ")") if by_key else None
-        # Its space-led twin (see other_leads): the gate words are word characters only, so a
-        # match consumes no other lead and findall finds the word at every lead where one starts.
-        self._gate_space = regex_store.compile(r" (" + trie_regex(by_key) + ")") if by_key else None
-        self._gate_ascii = (ascii_twin(self._gate_space), ascii_twin(self._gate_re)) if by_key else None
+        # The gate regexes (compiled when first needed, see the properties below); None: no gate.
+        self._gate_body = trie_regex(by_key) if by_key else None
         self._gate_memo: dict[frozenset, tuple] = {}  # gate words found -> entries to check
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
         self._has_passing = any(cr.passing is not None for cr in criteria)
@@ -1181,6 +1206,22 @@ class Rules:
             memo[keys] = found
         return found
 
+    @functools.cached_property
+    def _gate_re(self) -> re.Pattern:
+        r"""The gate: at every word start ('[^\w]' lead), the longest gate string there."""
+        return regex_store.compile(r"[^\w](" + self._gate_body + ")")
+
+    @functools.cached_property
+    def _gate_space(self) -> re.Pattern:
+        """Its space-led twin (see other_leads): the gate words are word characters only, so a
+        match consumes no other lead and findall finds the word at every lead where one starts."""
+        return regex_store.compile(r" (" + self._gate_body + ")")
+
+    @functools.cached_property
+    def _gate_ascii(self) -> tuple[re.Pattern, re.Pattern]:
+        """Both, for normalised ASCII text (see ascii_twin)."""
+        return ascii_compile(r" (" + self._gate_body + ")"), ascii_compile(r"[^\w](" + self._gate_body + ")")
+
     def _gate_words(self, spaced: str, leads: list[int] | None = None, ascii_text: bool = False) -> list[str]:
         """The gate words at the word starts of ``spaced``: those after a space, then those after
         other leads (the same words as ``self._gate_re.findall(spaced)``, see other_leads)."""
@@ -1198,7 +1239,7 @@ class Rules:
         ``ascii_text``: the text is ASCII and normalised (see ascii_twin)."""
         spaced = spaced if spaced is not None else " " + low
         active = self._always
-        if self._gate_re is not None:
+        if self._gate_body is not None:
             keys = self._gate_words(spaced, leads, ascii_text)
             if keys:
                 active = list(active)
