@@ -3,7 +3,7 @@
 Each trick must find exactly what the plain regex or the plain step finds:
   * space-led regexes plus the other leads tried one by one (other_leads) for the gate and the
     shared cue/neutral/clause-break pass, instead of a '[^\\w]'-led regex;
-  * ASCII twins (ascii_twin) of the topic, gate and shared-pass regexes on normalised ASCII text;
+  * ASCII twins (ascii_compile) of the topic, gate and shared-pass regexes on normalised ASCII text;
   * topic hits left unsorted when they already come in rules order;
   * whole-word scanners led by a non-word character instead of a look-behind (_Scanner._led);
   * refer-back phrases searched in the text itself (Rules._refers_back);
@@ -24,7 +24,7 @@ import pytest
 from test_coding import _guard_texts, _reference_rules
 
 from analysis.codebook import Codebook
-from analysis.coding import (_SENT_END, RULES_PATH, Rules, ascii_twin, normalise_text,
+from analysis.coding import (_SENT_END, RULES_PATH, Rules, ascii_compile, normalise_text,
                              other_leads, word_matches)
 from analysis.paths import RAW
 
@@ -138,13 +138,11 @@ def test_ascii_twins_of_the_topic_patterns_find_the_same_spans(rules, texts):
     assert checked > 100
 
 
-def test_ascii_twin_keeps_patterns_it_cannot_twin():
-    kelvin = re.compile("(?i)\u212a")   # matches 'k' case-insensitively in Unicode mode only
-    assert ascii_twin(kelvin) is kelvin
-    unicode_flag = re.compile("(?u)a")
-    assert ascii_twin(unicode_flag) is unicode_flag
-    plain = re.compile(r"\w+")
-    assert ascii_twin(plain).flags & re.ASCII
+def test_ascii_compile_keeps_patterns_it_cannot_twin():
+    kelvin = "(?i)\u212a"   # matches 'k' case-insensitively in Unicode mode only
+    assert ascii_compile(kelvin) == re.compile(kelvin) and ascii_compile(kelvin).match("k")
+    assert ascii_compile("(?u)a") == re.compile("(?u)a")
+    assert ascii_compile(r"\w+") == re.compile(r"\w+", re.ASCII)
 
 
 def test_topic_hits_come_in_rules_order(rules, texts):

@@ -20,7 +20,7 @@ finding; only those run. Cues, neutral phrases and word clause breaks are found 
 tried at each word (see factored). The gate and the shared pass are led by a literal space, so
 the engine jumps from word to word; the few word starts after other characters are tried one by
 one (other_leads). On ASCII text (nearly all letters) the regexes run as ASCII twins, which test
-characters against a table rather than Unicode's database (ascii_twin). Identical texts are coded
+characters against a table rather than Unicode's database (ascii_compile). Identical texts are coded
 once per call. What is left is about half regex passes that each visit every word (gate, shared
 pass, the topics the gate lets through, sentences) and half the per-finding Python that turns
 their matches into codes. Measure with ``python benchmarks/coder_quality.py --speed``.
@@ -264,31 +264,21 @@ def other_leads(spaced: str, before_word_only: bool = True) -> list[int]:
     return [m.start() for m in rx.finditer(spaced)]
 
 
-def ascii_twin(rx: re.Pattern) -> re.Pattern:
-    r"""``rx`` compiled with re.ASCII, for ASCII text that has been through normalise_text.
-
-    On such text it finds exactly what ``rx`` finds: \w, \d, \b and the classes built from them
-    mean the same on ASCII characters, and \s differs only on \x1c-\x1f, which normalise_text
-    removes (str.split counts them as spaces). The engine then tests characters against a
-    table instead of Unicode's database: topic search is about a fifth quicker. ``rx`` itself
-    when the pattern has a non-ASCII character (case-insensitive matching could then differ)
-    or does not compile so (an inline (?u))."""
-    if not rx.pattern.isascii():
-        return rx
-    try:
-        return regex_store.compile(rx.pattern, (rx.flags & ~re.UNICODE) | re.ASCII)
-    except (re.error, ValueError):  # ValueError: "ASCII and UNICODE flags are incompatible"
-        return rx
-
-
 def ascii_compile(pattern: str) -> re.Pattern:
-    """``ascii_twin(regex_store.compile(pattern))`` without compiling the pattern for Unicode
-    text as well (compiling is the cost of a coder's first findings in a fresh process)."""
+    r"""``pattern`` compiled with re.ASCII, for ASCII text that has been through normalise_text
+    (its "ASCII twin"; compiled from the text, so the Unicode form is not compiled as well).
+
+    On such text it finds exactly what the Unicode form finds: \w, \d, \b and the classes built
+    from them mean the same on ASCII characters, and \s differs only on \x1c-\x1f, which
+    normalise_text removes (str.split counts them as spaces). The engine then tests characters
+    against a table instead of Unicode's database: topic search is about a fifth quicker. The
+    Unicode form when the pattern has a non-ASCII character (case-insensitive matching could
+    then differ) or does not compile so (an inline (?u))."""
     if not pattern.isascii():
         return regex_store.compile(pattern)
     try:
         return regex_store.compile(pattern, re.ASCII)
-    except (re.error, ValueError):  # an inline (?u): the pattern as it is (see ascii_twin)
+    except (re.error, ValueError):  # ValueError: "ASCII and UNICODE flags are incompatible"
         return regex_store.compile(pattern)
 
 
@@ -393,7 +383,7 @@ class _MultiScan:
         return self._checked(regex_store.compile(r"[^\w](?:" + self._body + ")"))
 
     # (space-led regex, non-word-led regex) for any text, and for normalised ASCII text (see
-    # ascii_twin); each pair compiled when first needed, so ASCII letters compile one pair only.
+    # ascii_compile); each pair compiled when first needed, so ASCII letters compile one pair only.
     @functools.cached_property
     def _forms_any(self) -> tuple[re.Pattern, re.Pattern]:
         return regex_store.compile(" (?:" + self._body + ")"), self.rx
@@ -411,7 +401,7 @@ class _MultiScan:
              ascii_text: bool = False) -> list[list[tuple[int, int, str]]]:
         """Per scanner [(start, end, label)] in the text ``spaced[1:]`` (offsets of that text).
         ``leads``: other_leads(spaced) if the caller has it; ``ascii_text``: the text is ASCII
-        and normalised (see ascii_twin)."""
+        and normalised (see ascii_compile)."""
         if leads is None or self._any_lead:
             leads = other_leads(spaced, not self._any_lead)
         rx_space, rx = self._forms_ascii if ascii_text else self._forms_any
@@ -819,12 +809,12 @@ class _Entry:
 
     @functools.cached_property
     def fast_ascii(self) -> tuple:
-        """``fast`` for normalised ASCII text (see ascii_twin)."""
+        """``fast`` for normalised ASCII text (see ascii_compile)."""
         return tuple(None if p is None else ascii_compile(p) for p in self._fast_patterns)
 
     @functools.cached_property
     def regexes_ascii(self) -> tuple[re.Pattern, ...]:
-        """``regexes`` for normalised ASCII text (see ascii_twin)."""
+        """``regexes`` for normalised ASCII text (see ascii_compile)."""
         return tuple(ascii_compile(b) for b in self.bodies)
 
 
@@ -1114,7 +1104,7 @@ class Rules:
             low = "".join(c if len(c.lower()) != 1 else c.lower() for c in t)
         spaced = " " + low
         leads = other_leads(spaced)
-        ascii_text = low.isascii()  # (normalised: see ascii_twin)
+        ascii_text = low.isascii()  # (normalised: see ascii_compile)
         hits = self._hits(low, t, spaced, leads, ascii_text)
         if not hits:
             return []
@@ -1219,7 +1209,7 @@ class Rules:
 
     @functools.cached_property
     def _gate_ascii(self) -> tuple[re.Pattern, re.Pattern]:
-        """Both, for normalised ASCII text (see ascii_twin)."""
+        """Both, for normalised ASCII text (see ascii_compile)."""
         return ascii_compile(r" (" + self._gate_body + ")"), ascii_compile(r"[^\w](" + self._gate_body + ")")
 
     def _gate_words(self, spaced: str, leads: list[int] | None = None, ascii_text: bool = False) -> list[str]:
@@ -1236,7 +1226,7 @@ class Rules:
     def _hits(self, low: str, t: str, spaced: str | None = None, leads: list[int] | None = None,
               ascii_text: bool = False) -> list[tuple[_CriterionRule, tuple]]:
         """Topic matches [(criterion, spans)] in rules order. ``leads``: other_leads(spaced);
-        ``ascii_text``: the text is ASCII and normalised (see ascii_twin)."""
+        ``ascii_text``: the text is ASCII and normalised (see ascii_compile)."""
         spaced = spaced if spaced is not None else " " + low
         active = self._always
         if self._gate_body is not None:
