@@ -14,6 +14,13 @@ Sections (``--only`` takes a comma list of these names):
              compiled patterns kept from an earlier build; a rebuild reusing the drafts of
              unchanged letters) and full (charts + workbook, ``--no-notebooks``), each in a fresh
              process, as a multiple of the floor.
+  instructions
+             the floor and the three tables-only builds counted in CPU instructions
+             (``valgrind --tool=callgrind``; skipped when valgrind is missing). One run each:
+             the count hardly moves between runs, whatever else the machine is doing, so this
+             ratio is the steady one to compare code changes by. It is not wall time: imports
+             cost more time per instruction than the build's own work (page faults, cold caches)
+             and the build writes files on several threads, so the wall ratio is usually lower.
   charts     every report chart of every coded round, drawn and exported (PNG 300 dpi + SVG + CSV
              + alt text) in one process: seconds per chart (median and slowest), then the
              comparison charts (compare_charts.export_all) per chart.
@@ -50,7 +57,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-SECTIONS = ("imports", "build", "charts", "notebooks", "scale", "letters", "quality")
+SECTIONS = ("imports", "build", "instructions", "charts", "notebooks", "scale", "letters", "quality")
 # What the tables-only build imports that costs time (decided with -X importtime; re-checked by
 # the imports section): our package, pandas (+ numpy), pyarrow's Parquet writer, pandera's pandas
 # API (which pulls in pydantic, typeguard and hypothesis), PyYAML and rapidfuzz.
@@ -250,6 +257,39 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
           note=f"{n_charts} charts; CPU {fmt(median(r['cpu'] for r in full))} s (all processes); "
                f"peak RSS {fmt(median(r['rss_mb'] for r in full))} MB (largest process)")
     state["processed"] = tmp / "b_p"
+
+
+def _instructions(args: list[str], out: Path) -> int:
+    """CPU instructions of one command, all its threads (callgrind's 'Collected' total)."""
+    res = run_child(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + args)
+    out.unlink(missing_ok=True)
+    for line in res["stderr"].splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise RuntimeError("callgrind printed no instruction count:\n" + res["stderr"][-2000:])
+
+
+def section_instructions(t: Table, runs: int, tmp: Path, state: dict) -> None:
+    """The build cases of section_build, counted in instructions (one run each: see the docstring
+    at the top). About 50 times slower than a plain run: 4-6 minutes in all."""
+    if shutil.which("valgrind") is None:
+        t.add("instructions", "skipped", None, unit="", note="valgrind not found")
+        return
+    base = [PY, "-m", "analysis", "build", "--tables-only", "--out", str(tmp / "i_p"), "--reports", str(tmp / "i_r")]
+    cache = tmp / ".i_p-draft-cache"  # analysis.build.cache_dir for --out tmp/i_p
+    out = tmp / "callgrind.out"
+    floor = _instructions([PY, "-c", "import " + ", ".join(FLOOR_MODULES)], out)
+    t.add("instructions", "import floor", floor / 1e9, unit="G instr")
+    shutil.rmtree(cache, ignore_errors=True)
+    cases = (("first build on a fresh clone (nothing cached)", ["--no-cache"]),
+             ("new letters (drafted; compiled patterns kept)", ["--no-cache"]),
+             ("rebuild (letter drafts reused)", []))
+    for label, extra in cases:
+        if label.startswith("new letters"):
+            run_child(base)  # keeps the compiled patterns (and the drafts, for the rebuild)
+        n = _instructions(base + extra, out)
+        t.add("instructions", f"tables only, {label}", n / 1e9, unit="G instr", vs=ratio(n, floor) + " floor",
+              target=f"<= {TARGETS['tables_ratio']}x floor (set for wall time)")
 
 
 def section_charts(t: Table, runs: int, tmp: Path, state: dict) -> None:
