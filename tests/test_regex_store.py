@@ -118,3 +118,35 @@ def test_saving_keeps_only_this_runs_patterns_and_survives_an_unwritable_place(t
     assert rx.fullmatch("xxy") and store.dirty  # nothing written, nothing raised
     assert blocked.read_text() == "not a folder"
 
+
+
+def test_derived_facts_are_kept_beside_the_patterns(tmp_path):
+    """Facts (any JSON value, falsy ones too) come back for the same kind and text; a value the
+    caller's check refuses is derived again; saving keeps this run's facts and patterns only."""
+    path = tmp_path / "store.json"
+    calls = []
+
+    def derive(text):
+        calls.append(text)
+        return {"empty": [], "no": False, "zero": 0, "blank": ""}.get(text, [text, len(text)])
+
+    texts = ["empty", "no", "zero", "blank", "a (?:phrase)"]
+    with regex_store.opened(path) as first:
+        got = [regex_store.derived("k1", t, derive, lambda v: True) for t in texts]
+        regex_store.derived("k1", "old", derive, lambda v: True)
+        regex_store.compile("x+y")
+        assert regex_store.derived("k1", "no", derive, lambda v: True) is False  # asked twice, derived once
+    assert calls == [*texts, "old"] and first.fact_misses == len(texts) + 1
+    calls.clear()
+    with regex_store.opened(path) as again:
+        assert [regex_store.derived("k1", t, derive, lambda v: True) for t in texts] == got
+        assert regex_store.derived("k2", "no", derive, lambda v: True) is False  # another kind: derived
+        regex_store.compile("x+y")
+    assert calls == ["no"] and again.fact_hits == len(texts)
+    assert set(RegexStore(path)._entries) == {"0:x+y", "k2:no", *(f"k1:{t}" for t in texts)}  # not 'old'
+    with regex_store.opened(path, save=False) as checked:
+        assert regex_store.derived("k1", "zero", derive, lambda v: isinstance(v, str)) == 0
+        assert regex_store.derived("k1", "blank", derive, lambda v: v["shape"]) == ""  # check raises
+    assert checked.fact_hits == 0 and checked.fact_misses == 2 and calls == ["no", "zero", "blank"]
+    assert regex_store.derived("k1", "zero", derive, lambda v: True) == 0  # no store open: derived
+    assert calls[-1] == "zero" and len(calls) == 4

@@ -12,10 +12,11 @@ criterion, so it lands in the review list and nothing is dropped.
 
 Speed (the results are exactly those of running every pattern on every finding; tests guard it,
 tests/test_coding.py and tests/test_coding_speedpaths.py): the rules are read once per file and
-modification time (load_rules), parsed but not compiled; a topic's pattern is compiled when the
-first finding that may bring it up is coded. A gate derived from the patterns themselves (the word
-starts every match must contain) finds, in one regex pass, the few topic entries that can match a
-finding; only those run. Cues, neutral phrases and word clause breaks are found in one shared pass
+modification time (load_rules), parsed but not compiled (a build keeps what parsing them tells
+in its pattern store, see _facts); a topic's pattern is compiled when the first finding that may
+bring it up is coded. A gate derived from the patterns themselves (the word starts every match
+must contain) finds, in one regex pass, the few topic entries that can match a finding; only
+those run. Cues, neutral phrases and word clause breaks are found in one shared pass
 (look-aheads at each word start). Alternatives that share first letters are grouped so fewer are
 tried at each word (see factored). The gate and the shared pass are led by a literal space, so
 the engine jumps from word to word; the few word starts after other characters are tried one by
@@ -30,9 +31,12 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -288,7 +292,7 @@ class _Scanner:
     def __init__(self, named: list[tuple[str, str]], word: bool = True):
         ordered = sorted(named, key=lambda x: -len(x[1]))  # longest phrase first
         self._ordered = ordered
-        self.body = body = bucketed([p for _, p in ordered])
+        self.body = _kept_bucketed([p for _, p in ordered])
         self.word = word
         self._memo: dict[str, str] = {}
 
@@ -310,8 +314,8 @@ class _Scanner:
         """Could blanking text out (see _mask) let a phrase match where it did not before? Only
         if a phrase can match the blank itself, or start or end with a non-word character."""
         for _, pattern in self._ordered:  # the patterns as written: no need to compile them
-            tree = _parse(pattern)
-            if tree is None or _may_match_nul(tree) or _edge_may_be_nonword(tree):
+            facts = _facts(pattern)
+            if facts.may_match_nul or facts.edge_nonword:
                 return True
         return False
 
@@ -330,8 +334,7 @@ class _Scanner:
         try every character. The same matches (offset by the space) when no phrase can start
         or end with a non-word character (the lead a match consumes is then never the start of
         the next) or looks behind itself. None when that does not hold (or not word scanning)."""
-        if not self.word or any(_edge_may_be_nonword(_parse(p)) or _looks_behind(_parse(p))
-                                for _, p in self._ordered):
+        if not self.word or any(_facts(p).edge_nonword or _facts(p).looks_behind for _, p in self._ordered):
             return None
         return regex_store.compile(r"[^\w](" + self.body + r")(?!\w)")
 
@@ -374,7 +377,7 @@ class _MultiScan:
         # that are spaces are found by the space-led twin; the others are tried one by one (see
         # other_leads). A phrase that may start with a non-word character may follow any lead.
         self._body = body
-        self._any_lead = any(_edge_may_be_nonword(_parse(p)) for sc in scanners for _, p in sc._ordered)
+        self._any_lead = any(_facts(p).edge_nonword for sc in scanners for _, p in sc._ordered)
         self._labels = tuple(sc.label for sc in scanners)
 
     @functools.cached_property
@@ -428,7 +431,7 @@ def _scanner_first_chars(sc: _Scanner) -> frozenset[str] | None:
     """The characters any phrase of ``sc`` can begin with (see _first_chars), None if unknown."""
     out: set = set()
     for _, pattern in sc._ordered:
-        chars = _first_chars(_parse(pattern))
+        chars = _facts(pattern).first_chars
         if chars is None:
             return None
         out |= chars
@@ -456,6 +459,114 @@ def _parse(pattern: str):
         return _parser.parse(pattern)
     except Exception:  # noqa: BLE001 - any oddity just disables the fast path it was for
         return None
+
+
+# ----- facts of the rules' patterns, kept between processes -------------------------------
+# Reading the rules is mostly deriving facts from their patterns' texts: re's parse of each
+# phrase, and from it the gate words, edges and first characters; the regrouped (bucketed)
+# bodies. They are plain data, so an open pattern store (a build's, see regex_store.derived)
+# keeps them: a fresh process reading unchanged rules parses no phrase. Each fact is kept under
+# the exact text it comes from, in a kind that names this module's source (any edit of the coder
+# derives them all again; the store's header ties them to the Python release, whose parser they
+# come from). Edited rules derive the facts of the phrases that changed; the gate words also
+# depend on the codebook's wording (see _entry_needs). Without a store they are derived as before.
+try:
+    _SOURCE: str | None = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+except OSError:  # pragma: no cover - no source file (a frozen build): nothing is kept
+    _SOURCE = None
+
+
+def _kept(kind: str, text: str, derive, valid):
+    """``derive(text)``, a JSON value, through the open pattern store (see the note above)."""
+    if _SOURCE is None:
+        return derive(text)
+    return regex_store.derived(f"{kind}-{_SOURCE}", text, derive, valid)
+
+
+def _is_str(value) -> bool:
+    return isinstance(value, str)
+
+
+def _regex_body(expanded: str) -> str:
+    """A phrase (synonyms expanded) as the regex body the coder uses: lower-cased, no capturing
+    group. (Only these two change '(', and never where it begins '(?<' or '(?P<'.)"""
+    return _non_capturing(lower_pattern(expanded))
+
+
+def _kept_bucketed(patterns: list[str]) -> str:
+    """:func:`bucketed`, kept (a long alternation takes a while to regroup)."""
+    return _kept("bucketed", json.dumps(patterns), lambda _: bucketed(patterns), _is_str)
+
+
+def _kept_trie(words) -> str:
+    """:func:`trie_regex`, kept (the gate's hundreds of words)."""
+    words = sorted(words)  # (the regex does not depend on their order)
+    return _kept("trie", json.dumps(words), lambda _: trie_regex(words), _is_str)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class _Facts(NamedTuple):
+    """What loading the rules and scanning need to know of a phrase body, read from its parsed
+    form (see the functions named on each line; all but first_chars are True, the safe answer,
+    when it does not parse)."""
+    parses: bool                        # _parse(body) is not None
+    edge_nonword: bool                  # _edge_may_be_nonword
+    looks_behind: bool                  # _looks_behind
+    lookaround: bool                    # _has_lookaround
+    may_match_nul: bool                 # _may_match_nul
+    first_chars: frozenset[str] | None  # _first_chars (kept as a string of them)
+
+    @property
+    def fast_ok(self) -> bool:
+        """May the phrase be searched as ``[^\\w](?:phrase)``? Run with finditer on the text with
+        a leading space, that gives the same spans as :func:`word_matches` (offset by the lead
+        character) in one call - provided a match cannot begin or end with a non-word character
+        or look around itself. (The regrouped form of the phrase that is compiled matches the
+        same strings, so the phrase as written decides.)"""
+        return self.parses and not (self.edge_nonword or self.lookaround)
+
+
+@functools.lru_cache(maxsize=4096)
+def _derive_facts(body: str) -> tuple:
+    """The facts of ``body`` in the JSON form kept in the store."""
+    tree = _parse(body)
+    first = _first_chars(tree)
+    lookaround = tree is None or _has_lookaround(tree)
+    # (what _looks_behind looks for is a kind of look-around: no need to walk the tree again)
+    return (tree is not None, _edge_may_be_nonword(tree), lookaround and _looks_behind(tree),
+            lookaround, _may_match_nul(tree), None if first is None else "".join(sorted(first)))
+
+
+def _facts_valid(value) -> bool:
+    return (type(value) is list and len(value) == 6 and all(type(x) is bool for x in value[:5])
+            and (value[5] is None or type(value[5]) is str))
+
+
+def _facts(body: str) -> _Facts:
+    """The facts of a phrase body (kept in the open store)."""
+    value = _kept("facts", body, _derive_facts, _facts_valid)
+    return _Facts(*value[:5], None if value[5] is None else frozenset(value[5]))
+
+
+def _entry_needs(bodies: list[str], reference: str) -> tuple[frozenset[str], ...]:
+    """A topic entry's gate: the word starts every match of its phrase (or, for an 'all:' entry,
+    of its phrases together) contains, as sets of choices, rarest set first (rarity in the
+    codebook wording ``reference``, see _rarity_in). From the phrases as written: regrouping by
+    first letter would hide words all alternatives share. Kept per phrases and wording."""
+    def derive(_) -> list[list[str]]:
+        rarity = _rarity_in(reference)
+        needs = _minimal_sets([n for b in bodies for n in _required_sets(_parse(b), rarity)])
+        return [sorted(n) for n in sorted(needs, key=lambda n: (rarity(n), sorted(n)))]
+
+    def valid(value) -> bool:
+        return isinstance(value, list) and all(
+            isinstance(n, list) and n and all(isinstance(x, str) for x in n) for n in value)
+
+    return tuple(frozenset(n) for n in _kept(f"needs-{_digest(reference)}", json.dumps(bodies), derive, valid))
 
 
 def _non_capturing(pattern: str) -> str:
@@ -515,15 +626,6 @@ def _may_match_nul(tree) -> bool:
         return False
 
     return walk(tree)
-
-
-def _fast_ok(tree) -> bool:
-    """May the phrase (parsed: ``tree``) be searched as ``[^\\w](?:phrase)``? Run with finditer
-    on the text with a leading space, that gives the same spans as :func:`word_matches` (offset
-    by the lead character) in one call - provided a match cannot begin or end with a non-word
-    character or look around itself. (The regrouped form of the phrase that is compiled matches
-    the same strings, so the phrase as written decides.)"""
-    return not (tree is None or _edge_may_be_nonword(tree) or _has_lookaround(tree))
 
 
 def _any_node(tree, hit) -> bool:
@@ -676,12 +778,13 @@ def _required_sets(tree, rarity=None) -> list[frozenset[str]]:
     """Word starts every match of ``pattern`` contains, as a conjunction of choices: each returned
     set holds strings one of which begins a word of every matching text (empty list: unknown).
 
-    ``tree``: the parsed pattern (see :func:`_parse`). The pattern is assumed to match at a word start (topics always do). A literal run is used
-    from a point known to begin a word (the pattern start, or after a non-word character such as a
-    space) up to the end of that word: 'crime prevention (?:strateg...)' needs a word starting
-    'crime', one starting 'prevention' and one starting 'strateg'. Used as a cheap gate before a
-    topic's regexes run. ``rarity(set)`` picks among choices where a branch forces one (lower =
-    rarer, a better gate); by default the set whose shortest string is longest."""
+    ``tree``: the parsed pattern (see :func:`_parse`). The pattern is assumed to match at a word
+    start (topics always do). A literal run is used from a point known to begin a word (the
+    pattern start, or after a non-word character such as a space) up to the end of that word:
+    'crime prevention (?:strateg...)' needs a word starting 'crime', one starting 'prevention' and
+    one starting 'strateg'. Used as a cheap gate before a topic's regexes run. ``rarity(set)``
+    picks among choices where a branch forces one (lower = rarer, a better gate); by default the
+    set whose shortest string is longest."""
     from re import _constants as c
 
     if tree is None:  # cannot tell: no gate for this pattern (it always runs)
@@ -790,7 +893,7 @@ class _Entry:
     # bring up a fraction of the topics, and compiling every pattern was most of loading the rules.
     @functools.cached_property
     def _fast_patterns(self) -> tuple[str | None, ...]:
-        r"""Per phrase: '[^\w](?:phrase)' for the spaced text (see _fast_ok), or None: search
+        r"""Per phrase: '[^\w](?:phrase)' for the spaced text (see _Facts.fast_ok), or None: search
         the phrase itself and keep the matches at word starts (word_matches). That is quicker
         for a phrase of a few alternatives: the engine jumps to its first letters, where the
         '[^\w]' form tests every character. Both find the same spans."""
@@ -848,7 +951,7 @@ class Rules:
         lookbehind = r"(?<!\w)"
         if refer_back_re is not None and refer_back_re.pattern.startswith(lookbehind) and refer_back_words >= 1:
             inner = refer_back_re.pattern[len(lookbehind):]
-            if not _looks_behind(_parse(inner)):
+            if not _facts(inner).looks_behind:
                 self._refer_back_lead = regex_store.compile(r"[^\w]" + inner)
                 self._first_words = regex_store.compile(r"(?:[^ ]+ ){0,%d}[^ ]+" % (refer_back_words - 1))
         self.refer_back_words = refer_back_words
@@ -880,7 +983,7 @@ class Rules:
         # (Order within a list does not matter: candidates are put in rules order.)
         self._gate_entries = {k: [x for i in range(1, len(k) + 1) for x in by_key.get(k[:i], ())] for k in by_key}
         # The gate regexes (compiled when first needed, see the properties below); None: no gate.
-        self._gate_body = trie_regex(by_key) if by_key else None
+        self._gate_body = _kept_trie(by_key) if by_key else None
         self._gate_memo: dict[frozenset, tuple] = {}  # gate words found -> entries to check
         self._order = {cr.cid: i for i, cr in enumerate(criteria)}
         self._has_passing = any(cr.passing is not None for cr in criteria)
@@ -941,14 +1044,6 @@ class Rules:
         for name, items in (doc.get("synonyms") or {}).items():
             synonyms[str(name)] = "(?:" + "|".join(as_list(items, f"synonyms.{name}")) + ")"
 
-        trees: dict[str, object] = {}
-
-        def tree(body: str):
-            """The parsed form of a phrase body (None if it cannot be parsed), parsed once."""
-            if body not in trees:
-                trees[body] = _parse(body)
-            return trees[body]
-
         def phrase(p: str, key: str) -> str:
             """Synonyms expanded, lower-cased, checked; the regex body."""
             def rep(m):
@@ -957,18 +1052,19 @@ class Rules:
                     raise InputError(source, where(key, p), f"unknown synonym list {{{name}}}",
                                      f"define it under 'synonyms:' (known: {sorted(synonyms)})")
                 return synonyms[name]
-            body = lower_pattern(re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", rep, p))
-            out = _non_capturing(body)
+            expanded = re.sub(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", rep, p)
+            out = _kept("body", expanded, _regex_body, _is_str)
             # Parsing finds every syntax error; only look-behinds are checked further by the
-            # compiler. The parsed form is kept for the gate (see tree()); full compiling
-            # waits until a finding needs the phrase.
-            if tree(out) is None or "(?<" in body:
+            # compiler. Full compiling waits until a finding needs the phrase. ('(?<' and
+            # '(?P<' are in the body exactly when they are in ``out``, see _regex_body.)
+            if not _facts(out).parses or "(?<" in out:
+                body = lower_pattern(expanded)
                 try:
                     re.compile(body)
                 except re.error as exc:
                     raise InputError(source, where(key, p), f"phrase {p!r} is not a valid pattern ({exc})",
                                      "check brackets and backslashes; see the syntax notes at the top") from exc
-            if "(?P<" in body:
+            if "(?P<" in out:
                 raise InputError(source, where(key, p), f"phrase {p!r} uses a named group",
                                  "use (?:...) instead of (?P<name>...)")
             return out
@@ -1025,7 +1121,6 @@ class Rules:
         # Gate strings are chosen to be rare in letters; the codebook's own wording stands in for
         # the words every letter uses ("crime", "officers", "victims").
         reference = " ".join(f"{c.label} {c.question}" for c in codebook.criteria.values()).lower()
-        rarity = _rarity_in(reference)
         criteria = []
         for cid, spec in doc["criteria"].items():
             cid = str(cid)
@@ -1048,21 +1143,13 @@ class Rules:
                     atoms = [phrase(a, k) for a in as_list(t.get("all"), k + ".all")]
                     if not atoms:
                         raise InputError(source, where(k), "an 'all:' topic needs phrases", "list them")
-                    bodies = [bucketed([a]) for a in atoms]
-                    parsed = [tree(a) for a in atoms]
-                    # the gate words come from the phrases as written (regrouping by first letter
-                    # would hide words that all alternatives share)
-                    needs = _minimal_sets([n for tr in parsed for n in _required_sets(tr, rarity)])
-                    entries.append(_Entry(tuple(bodies), int(t.get("within", 120)),
-                                          tuple(sorted(needs, key=lambda n: (rarity(n), sorted(n)))),
-                                          tuple(_fast_ok(tr) for tr in parsed)))
+                    entries.append(_Entry(tuple(_kept_bucketed([a]) for a in atoms), int(t.get("within", 120)),
+                                          _entry_needs(atoms, reference),
+                                          tuple(_facts(a).fast_ok for a in atoms)))
                 else:
                     body = phrase(as_list(t, k)[0], k)
-                    tr = tree(body)
-                    entries.append(_Entry((bucketed([body]),), 0,
-                                          tuple(sorted(_required_sets(tr, rarity),
-                                                       key=lambda n: (rarity(n), sorted(n)))),
-                                          (_fast_ok(tr),)))
+                    entries.append(_Entry((_kept_bucketed([body]),), 0, _entry_needs([body], reference),
+                                          (_facts(body).fast_ok,)))
             values = spec["values"]
             if not isinstance(values, dict):
                 raise InputError(source, where(key + ".values"), "values must map cue classes to values",

@@ -15,6 +15,12 @@ CPython's ``re`` (``re._parser.parse``, ``re._compiler._code``, ``_sre.compile``
 missing or behaves otherwise, or the file is damaged or from another engine, the store is simply
 empty and every pattern goes through ``re.compile``. Nothing from input data is stored: only
 patterns the package itself compiles.
+
+The same file keeps facts the coder derives from its pattern texts by parsing them (see
+:func:`derived`; reading the rules was mostly that parsing): plain JSON values, each under a kind
+and the exact text it was derived from. The kind names the deriving code's version (the coder
+puts a hash of its source in it), so facts derived by other code are never looked up; a value that
+fails the caller's check is derived again.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 try:  # CPython's regex internals; any other Python just compiles as usual
     import _sre
@@ -38,21 +45,25 @@ except (ImportError, AttributeError):  # pragma: no cover - not CPython
     ENGINE, _AVAILABLE = "", False
 
 _FORMAT = 1
+_MISSING = object()
 
 
 class RegexStore:
-    """Patterns compiled through :meth:`compile` are kept; :meth:`save` writes the new ones."""
+    """Patterns compiled through :meth:`compile` (and facts derived through :meth:`derived`) are
+    kept; :meth:`save` writes the new ones."""
 
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else None
         self._loaded: dict[str, list] | None = None  # read on first use (a build may compile nothing)
         self._patterns: dict[str, re.Pattern] = {}
-        self._new: dict[str, list] = {}  # entries of the patterns compiled afresh, not yet saved
-        self.hits = self.misses = 0
+        self._facts: dict[str, Any] = {}  # derived facts asked for in this process (JSON values)
+        self._new: dict[str, Any] = {}  # entries made afresh (patterns compiled, facts derived), not yet saved
+        self.hits = self.misses = 0  # patterns compiled from the store / afresh
+        self.fact_hits = self.fact_misses = 0  # facts read from the store / derived afresh
 
     @property
     def dirty(self) -> bool:
-        """Does the file lack patterns compiled in this process?"""
+        """Does the file lack patterns compiled (or facts derived) in this process?"""
         return bool(self._new)
 
     @property
@@ -97,16 +108,38 @@ class RegexStore:
         self._patterns[key] = rx
         return rx
 
+    def derived(self, kind: str, text: str, derive: Callable[[str], Any], valid: Callable[[Any], bool]) -> Any:
+        """``derive(text)``, a JSON value, from the store when it holds one for this kind and text
+        that ``valid`` accepts (read from the file, tuples come back as lists). ``kind`` must
+        start with a letter (compiled patterns are kept under their flags, a number) and name the
+        deriving code's version."""
+        key = f"{kind}:{text}"
+        value = self._facts.get(key, _MISSING)
+        if value is _MISSING:
+            value = self._entries.get(key, _MISSING)
+            try:
+                ok = value is not _MISSING and valid(value)
+            except Exception:  # noqa: BLE001 - a value of another shape: derive it again
+                ok = False
+            if ok:
+                self.fact_hits += 1
+            else:
+                value = self._new[key] = derive(text)
+                self.fact_misses += 1
+            self._facts[key] = value
+        return value
+
     def save(self) -> None:
-        """Write the store (atomically) if this process compiled patterns it did not hold. Kept:
-        the patterns compiled in this process (so those of old rules do not pile up)."""
+        """Write the store (atomically) if this process compiled patterns or derived facts it did
+        not hold. Kept: those asked for in this process (so those of old rules do not pile up)."""
         if self.path is None or not self.dirty or not _AVAILABLE:
             return
         keep = {}
-        for key in self._patterns:
-            entry = self._new.get(key) or self._entries.get(key)
-            if entry is not None:
-                keep[key] = entry
+        for key in (*self._patterns, *self._facts):
+            if key in self._new:
+                keep[key] = self._new[key]
+            elif key in self._entries:
+                keep[key] = self._entries[key]
         self._loaded = keep
         body = json.dumps(keep, separators=(",", ":"), sort_keys=True).encode()
         head = json.dumps({"format": _FORMAT, "engine": ENGINE, "sha256": hashlib.sha256(body).hexdigest()})
@@ -157,6 +190,13 @@ def compile(pattern: str, flags: int = 0) -> re.Pattern:  # noqa: A001 - mirrors
     """Compile through the open store, or with ``re.compile`` when none is open."""
     store = _ACTIVE
     return store.compile(pattern, flags) if store is not None else re.compile(pattern, flags)
+
+
+def derived(kind: str, text: str, derive: Callable[[str], Any], valid: Callable[[Any], bool]) -> Any:
+    """``derive(text)``, kept in the open store (see :meth:`RegexStore.derived`); derived afresh
+    when none is open."""
+    store = _ACTIVE
+    return store.derived(kind, text, derive, valid) if store is not None else derive(text)
 
 
 class opened:

@@ -1,0 +1,193 @@
+"""The facts the coder derives from its rules' patterns, kept in the pattern store (coding._facts,
+regex_store.derived): rules read with the store behave exactly as rules derived afresh, and a
+damaged or foreign store, edited rules, another codebook wording or another coder only mean
+deriving (some) facts again."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis import coding, regex_store, safeyaml
+from analysis.codebook import Codebook
+from analysis.forces import ForceResolver
+from analysis.letters import parse_letter
+from analysis.paths import RAW
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def codebook() -> Codebook:
+    return Codebook.load(RAW / "codebook.yaml")
+
+
+@pytest.fixture(scope="module")
+def texts() -> dict[str, pd.DataFrame]:
+    """The seed letter's findings and the labelled sets' items."""
+    resolver = ForceResolver.from_files(RAW / "reference" / "forces.csv", RAW / "reference" / "force_aliases.csv")
+    _, seed = parse_letter(RAW / "core_business_2014" / "letters" / "norfolk_2014-09-03.txt",
+                           "core_business_2014", resolver)
+    out = {"seed": seed[["finding_id", "area", "text"]]}
+    for path in sorted(FIXTURES.glob("rephrasings_*.csv")):
+        df = pd.read_csv(path, dtype="string").drop_duplicates("item_id")
+        out[path.stem] = df[["item_id", "area", "text"]].rename(columns={"item_id": "finding_id"})
+    assert len(out) >= 8
+    return out
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return safeyaml.safe_load(coding.RULES_PATH.read_text(encoding="utf-8"))
+
+
+def _scanner(sc):
+    if sc is None:
+        return None
+    led = sc._led
+    return (sc._ordered, sc.body, sc.word, sc.mask_sensitive, None if led is None else led.pattern)
+
+
+def derived(rules: coding.Rules) -> dict:
+    """Everything Rules holds that was derived from the patterns' texts (the lazily derived facts
+    included: call it while the store under test is open)."""
+    def pattern(rx):
+        return None if rx is None else rx.pattern
+
+    gate = {k: sorted((rank, cr.cid, e, tuple(frozenset(o) for o in others))
+                      for rank, cr, e, others in v)
+            for k, v in rules._gate_entries.items()}
+    return {
+        "criteria": [(cr.cid, cr.entries, _scanner(cr.cues), _scanner(cr.neutral), pattern(cr.passing))
+                     for cr in rules.criteria],
+        "scanners": [_scanner(x) for x in (rules.cues, rules.neutral, *rules.clauses)],
+        "gate": (rules._gate_body, gate, [(cr.cid, e) for cr, e in rules._always]),
+        "multi": (rules._multi._body, rules._multi._any_lead, rules._other_break_firsts),
+        "refer_back": (pattern(rules.refer_back_re), pattern(rules._refer_back_lead),
+                       pattern(rules._first_words), pattern(rules.contrast_openers)),
+    }
+
+
+def _codes(rules, texts, codebook) -> dict[str, pd.DataFrame]:
+    return {name: coding.code_findings(df, codebook, rules) for name, df in texts.items()}
+
+
+def test_rules_read_with_the_store_equal_rules_derived_afresh(tmp_path, codebook, texts):
+    fresh = coding.Rules.load(None, codebook)
+    want, want_codes = derived(fresh), _codes(fresh, texts, codebook)
+    path = tmp_path / "store.json"
+    with regex_store.opened(path) as cold:
+        rules = coding.Rules.load(None, codebook)
+        assert derived(rules) == want
+    assert cold.fact_misses > 300 and cold.fact_hits == 0
+    with regex_store.opened(path) as warm:
+        rules = coding.Rules.load(None, codebook)
+        assert derived(rules) == want
+        got_codes = _codes(rules, texts, codebook)
+    assert warm.fact_misses == 0 and warm.fact_hits == cold.fact_misses  # nothing parsed again
+    for name, codes in want_codes.items():
+        assert len(codes) and got_codes[name].equals(codes), name
+
+
+def _store_with_facts(path: Path, codebook) -> None:
+    with regex_store.opened(path):
+        derived(coding.Rules.load(None, codebook))
+
+
+def _rewrite(path: Path, change) -> None:
+    """The store file with its entries changed by ``change(entries)`` and a correct header."""
+    head, _, body = path.read_bytes().partition(b"\n")
+    entries = json.loads(body)
+    change(entries)
+    body = json.dumps(entries).encode()
+    doc = json.loads(head)
+    doc["sha256"] = hashlib.sha256(body).hexdigest()
+    path.write_bytes(json.dumps(doc).encode() + b"\n" + body)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "edited", "values of another shape", "another coder"])
+def test_a_damaged_or_foreign_store_only_means_deriving_again(tmp_path, codebook, texts, damage, monkeypatch):
+    fresh = coding.Rules.load(None, codebook)
+    path = tmp_path / "store.json"
+    _store_with_facts(path, codebook)
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "edited":  # same length, a fact flipped: the checksum no longer matches
+        assert b"[true,false," in data
+        path.write_bytes(data.replace(b"[true,false,", b"[false,true,", 1))
+    elif damage == "values of another shape":  # a well-formed file whose facts are not the coder's
+        def garble(entries):
+            for key in entries:
+                if not key[0].isdigit():  # (compiled patterns are kept under their flags)
+                    entries[key] = {"not": "a fact"} if "facts-" in key else 7
+        _rewrite(path, garble)
+    else:  # the same file read by another version of the coder
+        monkeypatch.setattr(coding, "_SOURCE", "0" * 16)
+    with regex_store.opened(path, save=False) as store:
+        rules = coding.Rules.load(None, codebook)
+        assert derived(rules) == derived(fresh)
+        got = coding.code_findings(texts["seed"], codebook, rules)
+    assert store.fact_hits == 0 and store.fact_misses > 300
+    assert got.equals(coding.code_findings(texts["seed"], codebook, fresh))
+
+
+def test_edited_rules_derive_only_what_changed(tmp_path, codebook, doc):
+    path = tmp_path / "store.json"
+    with regex_store.opened(path) as first:
+        derived(coding.Rules.from_dict(doc, codebook))
+    edited = copy.deepcopy(doc)
+    topics = edited["criteria"]["P1"]["topic"]
+    assert isinstance(topics[0], str)
+    topics[0] = "written (?:crime )?prevention (?:plan|strategy) for (?:the )?(?:whole )?force"
+    fresh = coding.Rules.from_dict(edited, codebook)
+    with regex_store.opened(path) as store:
+        rules = coding.Rules.from_dict(edited, codebook)
+        assert derived(rules) == derived(fresh)
+    # the new phrase's body, facts, regrouped body and gate words, and the gate's words
+    assert 0 < store.fact_misses <= 6 and store.fact_hits > 300
+    assert store.fact_hits + store.fact_misses == first.fact_misses
+    text = pd.DataFrame({"finding_id": ["x"], "area": ["prevention"],
+                         "text": ["The force has a written prevention plan for the whole force."]})
+    got = coding.code_findings(text, codebook, rules)
+    assert got.equals(coding.code_findings(text, codebook, fresh)) and (got["criterion_id"] == "P1").any()
+
+
+def test_another_codebook_wording_derives_the_gate_words_again(tmp_path, codebook, doc):
+    path = tmp_path / "store.json"
+    with regex_store.opened(path):
+        before = derived(coding.Rules.from_dict(doc, codebook))
+    # Make the rarest gate set of an entry common in the wording: its gate changes.
+    entry = next(e for cr in coding.Rules.from_dict(doc, codebook).criteria for e in cr.entries
+                 if len(e.needs) > 1)
+    crits = list(codebook.criteria.values())
+    crits[0] = dataclasses.replace(crits[0], question=crits[0].question + " " + " ".join(sorted(entry.needs[0])) * 50)
+    reworded = Codebook(crits, codebook.areas, codebook.source)
+    fresh = derived(coding.Rules.from_dict(doc, reworded))
+    with regex_store.opened(path) as store:
+        got = derived(coding.Rules.from_dict(doc, reworded))
+    assert got == fresh and got != before  # the store's gates were for the other wording
+    n_entries = sum(len(cr.entries) for cr in coding.Rules.from_dict(doc, codebook).criteria)
+    assert store.fact_misses == n_entries + 1  # every entry's gate words, the gate regex, nothing else
+
+
+@pytest.mark.parametrize("pattern", [
+    "crime prevention (?:strateg(?:y|ies)|plans?)", r"(?<!\w)not (?:\w+ )?yet", r"(?:for|to) (?!all |every )crime",
+    r"\bbut\b", "; ?however", "(a)b\\1", "(?:x|y)?", "[^a-z]+ only", "a\x00b", "unclosed (group", "(?i)Mixed",
+    "[,;:] ?", "(?=well)w\\w+", "^start", "end$",
+])
+def test_the_facts_kept_for_a_phrase_are_those_of_its_parsed_form(pattern):
+    tree = coding._parse(pattern)
+    facts = coding._facts(pattern)
+    assert facts == (tree is not None, coding._edge_may_be_nonword(tree), coding._looks_behind(tree),
+                     tree is None or coding._has_lookaround(tree), coding._may_match_nul(tree),
+                     coding._first_chars(tree))
+    assert facts.fast_ok == (tree is not None and not (coding._edge_may_be_nonword(tree)
+                                                        or coding._has_lookaround(tree)))
+    assert coding._facts_valid(json.loads(json.dumps(coding._derive_facts(pattern))))  # (as kept)
