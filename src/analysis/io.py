@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import paths as _paths
@@ -56,44 +57,50 @@ def neutralise_column(col: pd.Series) -> pd.Series:
     return out
 
 
-def _csv_field_text(s: pd.Series):
-    """One column as Arrow strings formatted as pandas' ``to_csv`` formats them (missing -> empty,
-    booleans True/False, floats as Python's repr), quoted as the csv module's QUOTE_MINIMAL does
-    (fields holding a comma, a double quote or a line feed are quoted, inner quotes doubled), with
-    one deliberate difference: a field holding a carriage return is quoted too (the csv module
-    leaves a lone CR bare when lines end in LF, and Excel then splits the row). None for a dtype
-    not handled here."""
+def _csv_text(s: pd.Series):
+    """One column as Arrow text, formatted as pandas' ``to_csv`` formats it (booleans True/False,
+    floats as Python's repr; missing stays null), before quoting. None for a dtype not handled
+    here."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     dtype = s.dtype
     if pd.api.types.is_bool_dtype(dtype):
-        text = pc.if_else(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.bool_()), "True", "False")
-    elif pd.api.types.is_integer_dtype(dtype):
-        text = pc.cast(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.int64()), pa.string())
-    elif pd.api.types.is_float_dtype(dtype):
-        text = pa.array([None if v is None else repr(float(v)) for v in s.to_numpy(dtype=object, na_value=None)],
+        return pc.if_else(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.bool_()), "True", "False")
+    if pd.api.types.is_integer_dtype(dtype):
+        return pc.cast(pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.int64()), pa.string())
+    if pd.api.types.is_float_dtype(dtype):
+        return pa.array([None if v is None else repr(float(v)) for v in s.to_numpy(dtype=object, na_value=None)],
                         type=pa.string())
-    elif isinstance(dtype, pd.StringDtype):
-        text = pc.cast(pa.array(s), pa.string())
-    else:
-        return None
-    needs = None
-    for ch in (",", '"', "\n", "\r"):  # four memchr-like passes beat one regex pass
-        hit = pc.match_substring(text, ch)
-        needs = hit if needs is None else pc.or_(needs, hit)
-    if pc.any(needs).as_py():
-        quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
-        text = pc.if_else(needs, quoted, text)
-    text = pc.fill_null(text, "")
-    return text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    if isinstance(dtype, pd.StringDtype):
+        return pa.array(s)
+    return None
 
 
-def csv_bytes(df: pd.DataFrame) -> bytes | None:
+def _one_array(parts: list, type_):
+    """The parts (Arrow arrays or chunked arrays) end to end as one array of ``type_``."""
+    import pyarrow as pa
+
+    chunks = [c for part in parts
+              for c in (part.chunks if isinstance(part, pa.ChunkedArray) else [part])]
+    chunks = [c if c.type == type_ else c.cast(type_) for c in chunks]
+    return pa.chunked_array(chunks, type_).combine_chunks()
+
+
+def csv_bytes(df: pd.DataFrame, guard: bool = False) -> bytes | None:
     """The CSV pandas would write (``index=False``, LF line ends, UTF-8), byte for byte except that
-    text holding a carriage return is quoted, built with Arrow's vectorised string kernels: 3-4x
-    faster than ``to_csv`` on the large tables of a many-round build. None when a column's dtype
-    is not one the processed tables use, or the table has fewer than two columns."""
+    text holding a carriage return is quoted, built with Arrow's vectorised string kernels. None
+    when a column's dtype is not one the processed tables use, or the table has fewer than two
+    columns. ``guard``: text columns get the formula guard (:func:`neutralise_formula`).
+
+    Quoting is the csv module's QUOTE_MINIMAL (a field holding a comma, a double quote or a line
+    feed is quoted, inner quotes doubled), with one deliberate difference: a field holding a
+    carriage return is quoted too (the csv module leaves a lone CR bare when lines end in LF, and
+    Excel then splits the row).
+
+    Speed: the processed tables are many and small, so the cost is the number of kernel calls,
+    not the data. Every column is laid end to end in one array and each step (guard, quoting,
+    missing) is one call for the whole table; the columns are then zero-copy slices of it."""
     import csv
     import io as _io
 
@@ -107,11 +114,32 @@ def csv_bytes(df: pd.DataFrame) -> bytes | None:
         return None
     if len(df) == 0:
         return header
-    cols = [_csv_field_text(s) for _, s in df.items()]
-    if any(c is None for c in cols):
+    parts = [_csv_text(s) for _, s in df.items()]
+    if any(p is None for p in parts):
         return None
-    rows = pc.binary_join_element_wise(*cols, ",") if len(cols) > 1 else cols[0]
-    body = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows), "\n")[0]
+    n = len(df)
+    big = pa.large_string()  # (the joins want every string argument of one type)
+    q, apos, empty = (pa.scalar(v, big) for v in ('"', "'", ""))
+    text = _one_array(parts, big)  # column after column, n values each
+    if guard:
+        is_text = [isinstance(t, pd.StringDtype) for t in df.dtypes]
+        if any(is_text):
+            in_text = pa.array(np.repeat(np.array(is_text), n))
+            first = pc.utf8_slice_codeunits(text, 0, 1)
+            starts = pc.and_(in_text, pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, big)), False))
+            if pc.any(starts).as_py():
+                text = pc.if_else(starts, pc.binary_join_element_wise(apos, text, empty), text)
+    needs = None
+    for ch in (",", '"', "\n", "\r"):  # four memchr-like passes beat one regex pass
+        hit = pc.match_substring(text, ch)
+        needs = hit if needs is None else pc.or_(needs, hit)
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise(q, pc.replace_substring(text, '"', '""'), q, empty)
+        text = pc.if_else(needs, quoted, text)
+    text = pc.fill_null(text, empty)
+    cols = [text.slice(i * n, n) for i in range(len(parts))]
+    rows = pc.binary_join_element_wise(*cols, pa.scalar(",", big))
+    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), rows), pa.scalar("\n", big))[0]
     return header + body.as_buffer().to_pybytes() + b"\n"
 
 
@@ -120,15 +148,15 @@ def write_table(df: pd.DataFrame, folder: Path, name: str, csv_safe: bool = True
     :func:`neutralise_formula`) and ``<name>.parquet`` (values exactly as built)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = safe_stem(name)
-    out = df
-    if csv_safe:
-        str_cols = [c for c, t in df.dtypes.items() if pd.api.types.is_string_dtype(t)]
-        guarded = {c: neutralise_column(df[c]) for c in str_cols}
-        changed = {c: s for c, s in guarded.items() if s is not df[c]}
-        if changed:
-            out = df.assign(**changed)
-    data = csv_bytes(out)
+    data = csv_bytes(df, guard=csv_safe)
     if data is None:  # a dtype the fast writer does not know: pandas writes the same format
+        out = df
+        if csv_safe:
+            str_cols = [c for c, t in df.dtypes.items() if pd.api.types.is_string_dtype(t)]
+            guarded = {c: neutralise_column(df[c]) for c in str_cols}
+            changed = {c: s for c, s in guarded.items() if s is not df[c]}
+            if changed:
+                out = df.assign(**changed)
         out.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n", encoding="utf-8")
     else:
         (folder / f"{name}.csv").write_bytes(data)
