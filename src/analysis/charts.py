@@ -862,8 +862,29 @@ def _gap_pieces(start: int, stop: int, row: int, out: list, a: int, b: int) -> t
     return a, b
 
 
-def _up_filtered_zlib(rgba, level: int) -> bytes:
-    """The zlib stream of the PNG rows of ``rgba`` (h, w, 4), each with the "Up" filter."""
+class PngScratch:
+    """A work buffer for the filtered rows that one PNG after another reuses (one at a time): a
+    fresh 30-60 MB buffer for each chart cost the first touch of every page again."""
+
+    def __init__(self):
+        self._buf = None
+
+    def get(self, n: int):
+        """A uint8 array of ``n`` bytes (contents undefined), valid until the next call."""
+        import numpy as np
+
+        if self._buf is None or len(self._buf) < n:
+            self._buf = None  # (freed before the larger one is made)
+            self._buf = np.empty(n, dtype=np.uint8)
+        return self._buf[:n]
+
+    def clear(self) -> None:
+        self._buf = None
+
+
+def _up_filtered_zlib(rgba, level: int, scratch: PngScratch | None = None) -> bytes:
+    """The zlib stream of the PNG rows of ``rgba`` (h, w, 4), each with the "Up" filter; the
+    filtered rows are made in ``scratch``'s buffer if given."""
     import zlib
 
     import numpy as np
@@ -871,7 +892,8 @@ def _up_filtered_zlib(rgba, level: int) -> bytes:
     height, width, channels = rgba.shape
     row = 1 + channels * width
     size = height * row
-    buf = np.empty(-(-size // PNG_BLOCK) * PNG_BLOCK, dtype=np.uint8)  # whole blocks
+    n = -(-size // PNG_BLOCK) * PNG_BLOCK  # whole blocks
+    buf = scratch.get(n) if scratch is not None else np.empty(n, dtype=np.uint8)
     buf[size:] = 0
     scan = buf[:size].reshape(height, row)
     rows = rgba.reshape(height, channels * width)
@@ -907,7 +929,7 @@ def _up_filtered_zlib(rgba, level: int) -> bytes:
 
 
 def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
-              level: int = PNG_COMPRESS_LEVEL) -> bytes:
+              level: int = PNG_COMPRESS_LEVEL, scratch: PngScratch | None = None) -> bytes:
     """A PNG file (8-bit RGBA) of an (height, width, 4) uint8 array, e.g. the Agg buffer.
 
     Every row uses PNG's "Up" filter (the byte difference from the row above, done in one numpy
@@ -915,7 +937,8 @@ def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
     fast zlib level with the zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder
     picks a filter per row by trying all five, which cost more than the drawing. The same array
     always gives the same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not
-    Latin-1); the physical size is ``dpi``."""
+    Latin-1); the physical size is ``dpi``. ``scratch``: a :class:`PngScratch` to work in (same
+    bytes; for a series of PNGs encoded one at a time)."""
     import struct
 
     import numpy as np
@@ -936,7 +959,7 @@ def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
             out.append(_png_chunk(b"tEXt", k + b"\0" + str(value).encode("latin-1")))
         except UnicodeEncodeError:  # not compressed, no language tag
             out.append(_png_chunk(b"iTXt", k + b"\0\0\0\0\0" + str(value).encode("utf-8")))
-    out.append(_png_chunk(b"IDAT", _up_filtered_zlib(rgba, level)))
+    out.append(_png_chunk(b"IDAT", _up_filtered_zlib(rgba, level, scratch)))
     out.append(_png_chunk(b"IEND", b""))
     return b"".join(out)
 
@@ -1287,11 +1310,14 @@ def _fast_backends():
             return layers, x0, y1
 
     class FigureCanvasAgg(backend_agg.FigureCanvasAgg):
+        spares = None  # a _SpareRenderers to take a renderer from (set by _drawn), or None
+
         def get_renderer(self):
             w, h = self.get_width_height(physical=True)
             key = w, h, self.figure.dpi
             if self._lastKey != key:
-                self.renderer = RendererAgg(w, h, self.figure.dpi)
+                spare = self.spares.take(key) if self.spares is not None else None
+                self.renderer = spare if spare is not None else RendererAgg(w, h, self.figure.dpi)
                 self._lastKey = key
             return self.renderer
 
@@ -1333,12 +1359,45 @@ def _fast_backends():
     return FigureCanvasAgg, FigureCanvasSVG
 
 
+class _SpareRenderers:
+    """Agg renderers whose pixels are no longer needed, for the next chart of the same pixel size
+    and dpi (a series' charts mostly share one). A new renderer allocates its 30-60 MB buffer and
+    clears it, the first touch of every page (about a tenth of drawing a comparison chart); a
+    renderer drawn on again is cleared by the draw, as Matplotlib's own canvas clears the
+    renderer it keeps between draws of one figure. Holds at most one (the latest given back)."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._spare = None
+
+    def take(self, key):
+        """The spare renderer if it has this (width, height, dpi), else None (the spare of
+        another size is dropped: its memory is freed now rather than kept)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and (spare.width, spare.height, spare.dpi) == key:
+            return spare
+        return None
+
+    def give(self, renderer) -> None:
+        """Keep ``renderer`` for reuse; its pixels must not be read any more."""
+        with self._lock:
+            self._spare = renderer
+
+    def clear(self) -> None:
+        with self._lock:
+            self._spare = None
+
+
 @contextlib.contextmanager
-def _drawn(fig, dpi: float):
+def _drawn(fig, dpi: float, spares: _SpareRenderers | None = None):
     """Draw ``fig`` once on an Agg canvas at ``dpi`` (white background) and yield the canvas; the
     layout engine runs once first and is switched off while the block runs, so anything drawn
     in the block (the SVG) shares that layout. Afterwards the figure has its dpi, face colour,
-    canvas and layout engine back."""
+    canvas and layout engine back. ``spares``: where the canvas may take a used renderer of the
+    right size instead of making one."""
     canvas_class = _fast_backends()[0]
     engine = fig.get_layout_engine()
     old_dpi, old_face, old_canvas = fig.dpi, fig.get_facecolor(), fig.canvas
@@ -1346,6 +1405,8 @@ def _drawn(fig, dpi: float):
     fig.dpi = dpi
     try:
         canvas = canvas_class(fig)
+        if spares is not None and hasattr(canvas_class, "spares"):  # (not the stock canvas)
+            canvas.spares = spares
         if engine is not None:
             # The layout savefig computes in a draw without rendering before each file: the engine
             # alone, once (fig._get_renderer() is this canvas's Agg renderer, at this dpi).
@@ -1372,8 +1433,8 @@ def _pixels(canvas):
     return np.asarray(canvas.get_renderer().buffer_rgba())
 
 
-def _png_of(pixels, dpi: float, description: str = "") -> bytes:
-    return png_bytes(pixels, dpi, {**SAVE_METADATA["png"], "Description": description})
+def _png_of(pixels, dpi: float, description: str = "", scratch: PngScratch | None = None) -> bytes:
+    return png_bytes(pixels, dpi, {**SAVE_METADATA["png"], "Description": description}, scratch=scratch)
 
 
 def render_png(fig, dpi: float = PNG_DPI, description: str = "") -> bytes:
@@ -1400,6 +1461,8 @@ class PngWriter:
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
         self._pending = None
+        self.spares = _SpareRenderers()  # renderers whose PNG is written, for the next chart
+        self.scratch = PngScratch()  # used by one PNG at a time (the writer's one thread)
 
     def submit(self, write) -> None:
         """Run ``write()`` on the writer's thread, after the previous one has finished."""
@@ -1420,6 +1483,8 @@ class PngWriter:
             self.wait()
         finally:
             self._pool.shutdown()
+            self.spares.clear()
+            self.scratch.clear()
 
 
 def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhile=None,
@@ -1430,13 +1495,24 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
     ``png_writer`` the PNG is complete when this returns; with one, when the writer says so."""
     meta = {**SAVE_METADATA["svg"], **({"Description": description} if description else {})}
     own = png_writer is None
-    with _drawn(fig, PNG_DPI) as canvas, (PngWriter() if own else contextlib.nullcontext(png_writer)) as writer:
+    spares = None if own else png_writer.spares
+    with _drawn(fig, PNG_DPI, spares) as canvas, (PngWriter() if own else contextlib.nullcontext(png_writer)) as writer:
         # The PNG is encoded on the writer's thread while this one draws the SVG: the encoding
         # reads only the finished Agg buffer, which the SVG renderer never touches (and which
         # stays alive, with this canvas's renderer, while the encoding holds its pixels). A
-        # writer of our own is left (and waited for) at the end of this block.
+        # writer of our own is left (and waited for) at the end of this block. Once the PNG is
+        # written, a caller's writer may hand the renderer to a later chart of the same size.
         pixels = _pixels(canvas)
-        writer.submit(lambda: png.write_bytes(_png_of(pixels, PNG_DPI, description)))
+        renderer = canvas.get_renderer()
+
+        def write_png():
+            try:
+                png.write_bytes(_png_of(pixels, PNG_DPI, description, scratch=writer.scratch))
+            finally:
+                if spares is not None:
+                    spares.give(renderer)
+
+        writer.submit(write_png)
         # print_svg directly: savefig would run one more (layout-only) draw first
         _fast_backends()[1](fig).print_svg(svg, metadata=meta)
         if meanwhile is not None:

@@ -1,0 +1,122 @@
+"""Speed paths of the chart export, each checked against the plain path it replaces: Agg renderers
+reused within a series (charts.PngWriter.spares), the PNG work buffer reused (charts.PngScratch),
+and chart labels that lie inside their Axes left out of the layout (compare_charts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import charts, compare_charts, style
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_a_series_reuses_renderers_of_the_same_size_and_writes_the_same_files(shipped_tables, tmp_path,
+                                                                              monkeypatch):
+    from matplotlib.backends import backend_agg
+
+    if charts._fast_backends()[0] is backend_agg.FigureCanvasAgg:
+        pytest.skip("stock canvas: no renderer reuse")
+    plan = {name: draw for name, _rounds, draw in compare_charts.chart_plan(shipped_tables)}
+    dumbbells = [n for n in plan if n.startswith("dumbbell_")][:4]
+    matrix = next(n for n in plan if n.startswith("change_matrix_"))
+    # two of a size, another size (the spare is dropped), then two of the first size again
+    names = [dumbbells[0], dumbbells[1], matrix, dumbbells[2], dumbbells[3]]
+    for name in names:  # each drawn alone: a new renderer each
+        fig, data, alt = plan[name]()
+        compare_charts._export(fig, data, name, alt, tmp_path / "alone")
+
+    made = []
+    init = backend_agg.RendererAgg.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(args[:2])
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend_agg.RendererAgg, "__init__", counting_init)
+    with charts.PngWriter() as writer:
+        for name in names:
+            fig, data, alt = plan[name]()
+            compare_charts._export(fig, data, name, alt, tmp_path / "series", writer)
+            writer.wait()  # (so that the renderer is back before the next chart)
+    # the second of each pair drew on the first one's renderer, over its pixels
+    assert len(made) == 3, made
+    alone, series = _files(tmp_path / "alone"), _files(tmp_path / "series")
+    assert alone.keys() == series.keys() and len(alone) == 4 * len(names)
+    for name, data in alone.items():
+        assert series[name] == data, name
+
+
+def test_spare_renderers_keep_one_of_the_right_size():
+    spares = charts._SpareRenderers()
+
+    class R:
+        width, height, dpi = 10, 20, 300
+
+    r = R()
+    assert spares.take((10, 20, 300)) is None
+    spares.give(r)
+    assert spares.take((10, 20, 100)) is None  # another size: dropped, not kept
+    assert spares.take((10, 20, 300)) is None
+    spares.give(r)
+    assert spares.take((10, 20, 300)) is r
+    assert spares.take((10, 20, 300)) is None
+
+
+def test_png_scratch_gives_the_same_bytes():
+    rng = np.random.default_rng(5)
+    images = []
+    for i, (h, w) in enumerate(((300, 200), (40, 30), (301, 217), (5, 3000))):
+        img = np.full((h, w, 4), 255, dtype=np.uint8)
+        img[h // 3: h // 2, w // 4: w // 2] = rng.integers(0, 256, (h // 2 - h // 3, w // 2 - w // 4, 4))
+        if i % 2:  # (else the last rows are white: filtered, zeros up to the padding)
+            img[-1, :, 0] = 7
+        images.append(img)
+
+    def zeroed():  # a buffer known to be clean (np.empty's may hold anything)
+        clean = charts.PngScratch()
+        clean.get(10**6)[:] = 0
+        return clean
+
+    scratch = charts.PngScratch()
+    scratch.get(10**6)[:] = 0xAB  # whatever an earlier PNG left in it
+    for img in images + images[::-1]:
+        png = charts.png_bytes(img, 300, {"Description": "x"}, scratch=scratch)
+        assert png == charts.png_bytes(img, 300, {"Description": "x"})
+        assert png == charts.png_bytes(img, 300, {"Description": "x"}, scratch=zeroed())
+
+
+def _positions(fig, dpi):
+    with style.house_style(), charts._drawn(fig, dpi):
+        return [tuple(ax.get_position().bounds) for ax in fig.axes]
+
+
+@pytest.mark.parametrize("kind", ["dumbbell", "dumbbell_revisited", "grade_distribution"])
+def test_labels_left_out_of_the_layout_do_not_move_the_axes(shipped_tables, kind):
+    """The dumbbells' change names and the grade bars' counts lie inside the Axes, so leaving them
+    out of the layout gives the Axes the place they get with every label in it (the plain path)."""
+    changes = shipped_tables["changes"]
+    if kind.startswith("dumbbell"):
+        moved = changes[changes["change"] != "not_revisited"]
+        cid = moved["criterion_id"].value_counts().index[0]
+        ch = changes[changes["round"] == moved[moved["criterion_id"] == cid]["round"].iloc[0]]
+
+        def make():
+            return compare_charts.dumbbell_figure(ch.reset_index(drop=True), cid,
+                                                  only_revisited=kind.endswith("revisited"))[0]
+    else:
+        rounds = list(dict.fromkeys(shipped_tables["grades"]["round"]))
+
+        def make():
+            return compare_charts.grade_distribution_figure(shipped_tables["grades"], rounds)[0]
+
+    fig, plain = make(), make()
+    left_out = [t for t in fig.axes[0].texts if not t.get_in_layout()]
+    assert len(left_out) > 5
+    for t in plain.axes[0].texts:
+        t.set_in_layout(True)
+    for dpi in (charts.PNG_DPI, charts.NOTEBOOK_DPI):
+        assert _positions(fig, dpi) == _positions(plain, dpi)
