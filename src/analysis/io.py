@@ -84,7 +84,40 @@ def _one_array(parts: list, type_):
     chunks = [c for part in parts
               for c in (part.chunks if isinstance(part, pa.ChunkedArray) else [part])]
     chunks = [c if c.type == type_ else c.cast(type_) for c in chunks]
+    if len(chunks) == 1:  # (no copy: a large column alone in its batch stays as it is)
+        return chunks[0]
     return pa.chunked_array(chunks, type_).combine_chunks()
+
+
+# Columns are formatted together, up to this many values at a time (see csv_bytes).
+CSV_BATCH_VALUES = 50_000
+
+
+def _csv_fields(parts: list, guarded: list[bool] | None, n: int) -> list:
+    """CSV fields of some columns (``parts``: their text from _csv_text, ``n`` values each), laid
+    end to end so that each step is one kernel call for all of them; returned as one zero-copy
+    slice per column. ``guarded``: per column, whether it gets the formula guard."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    big = pa.large_string()  # (the joins want every string argument of one type)
+    q, apos, empty = (pa.scalar(v, big) for v in ('"', "'", ""))
+    text = _one_array(parts, big)
+    if guarded is not None and any(guarded):
+        in_text = pa.array(np.repeat(np.array(guarded), n))
+        first = pc.utf8_slice_codeunits(text, 0, 1)
+        starts = pc.and_(in_text, pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, big)), False))
+        if pc.any(starts).as_py():
+            text = pc.if_else(starts, pc.binary_join_element_wise(apos, text, empty), text)
+    needs = None
+    for ch in (",", '"', "\n", "\r"):  # four memchr-like passes beat one regex pass
+        hit = pc.match_substring(text, ch)
+        needs = hit if needs is None else pc.or_(needs, hit)
+    if pc.any(needs).as_py():
+        quoted = pc.binary_join_element_wise(q, pc.replace_substring(text, '"', '""'), q, empty)
+        text = pc.if_else(needs, quoted, text)
+    text = pc.fill_null(text, empty)
+    return [text.slice(i * n, n) for i in range(len(parts))]
 
 
 def csv_bytes(df: pd.DataFrame, guard: bool = False) -> bytes | None:
@@ -98,9 +131,9 @@ def csv_bytes(df: pd.DataFrame, guard: bool = False) -> bytes | None:
     carriage return is quoted too (the csv module leaves a lone CR bare when lines end in LF, and
     Excel then splits the row).
 
-    Speed: the processed tables are many and small, so the cost is the number of kernel calls,
-    not the data. Every column is laid end to end in one array and each step (guard, quoting,
-    missing) is one call for the whole table; the columns are then zero-copy slices of it."""
+    Speed: most processed tables are small, and their cost was the number of kernel calls, not
+    the data; so columns are formatted in batches of up to CSV_BATCH_VALUES values (every column
+    of a small table at once), which also bounds the memory a large table needs."""
     import csv
     import io as _io
 
@@ -118,26 +151,12 @@ def csv_bytes(df: pd.DataFrame, guard: bool = False) -> bytes | None:
     if any(p is None for p in parts):
         return None
     n = len(df)
-    big = pa.large_string()  # (the joins want every string argument of one type)
-    q, apos, empty = (pa.scalar(v, big) for v in ('"', "'", ""))
-    text = _one_array(parts, big)  # column after column, n values each
-    if guard:
-        is_text = [isinstance(t, pd.StringDtype) for t in df.dtypes]
-        if any(is_text):
-            in_text = pa.array(np.repeat(np.array(is_text), n))
-            first = pc.utf8_slice_codeunits(text, 0, 1)
-            starts = pc.and_(in_text, pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, big)), False))
-            if pc.any(starts).as_py():
-                text = pc.if_else(starts, pc.binary_join_element_wise(apos, text, empty), text)
-    needs = None
-    for ch in (",", '"', "\n", "\r"):  # four memchr-like passes beat one regex pass
-        hit = pc.match_substring(text, ch)
-        needs = hit if needs is None else pc.or_(needs, hit)
-    if pc.any(needs).as_py():
-        quoted = pc.binary_join_element_wise(q, pc.replace_substring(text, '"', '""'), q, empty)
-        text = pc.if_else(needs, quoted, text)
-    text = pc.fill_null(text, empty)
-    cols = [text.slice(i * n, n) for i in range(len(parts))]
+    guarded = [isinstance(t, pd.StringDtype) for t in df.dtypes] if guard else None
+    step = max(1, CSV_BATCH_VALUES // n)
+    cols = []
+    for i in range(0, len(parts), step):
+        cols += _csv_fields(parts[i:i + step], guarded and guarded[i:i + step], n)
+    big = pa.large_string()
     rows = pc.binary_join_element_wise(*cols, pa.scalar(",", big))
     body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array([0, n], pa.int64()), rows), pa.scalar("\n", big))[0]
     return header + body.as_buffer().to_pybytes() + b"\n"
