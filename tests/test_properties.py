@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -192,3 +193,19 @@ def test_fast_csv_writer_guards_text_cells_only(cols):
                        "share": pd.Series(cols["share"], dtype="Float64")})
     by_cell = df.assign(text=df["text"].map(neutralise_formula, na_action="ignore").astype("string"))
     assert csv_bytes(df, guard=True) == csv_bytes(by_cell)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 10_000])
+def test_fast_csv_writer_batches_give_the_same_bytes(monkeypatch, batch):
+    """Columns are formatted in batches (io.CSV_BATCH_VALUES values at a time: one column, a few,
+    or all): the bytes do not depend on where the batches end."""
+    from analysis import io as aio
+    df = pd.DataFrame({"text": pd.Series(["=1", "a,b", None, 'q"', "-x", "plain"], dtype="string"),
+                       "count": pd.Series([-1, None, 3, 4, 5, 6], dtype="Int64"),
+                       "more": pd.Series(["x", "line\nbreak", "", None, "+44", "ok"], dtype="string"),
+                       "flag": pd.Series([True, None, False, True, False, True], dtype="boolean"),
+                       "share": pd.Series([0.5, None, -0.0, 1e-05, 2.0, 3.25], dtype="Float64")})
+    want = df.assign(**{c: df[c].map(aio.neutralise_formula, na_action="ignore").astype("string")
+                        for c in ("text", "more")}).to_csv(index=False, lineterminator="\n").encode()
+    monkeypatch.setattr(aio, "CSV_BATCH_VALUES", batch)
+    assert aio.csv_bytes(df, guard=True) == want
