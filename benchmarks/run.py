@@ -64,6 +64,11 @@ SECTIONS = ("imports", "build", "instructions", "charts", "notebooks", "scale", 
 FLOOR_MODULES = ("analysis", "pandas", "pyarrow.parquet", "pandera.pandas", "yaml", "rapidfuzz")
 ROUND_SIZES = (1, 10, 100)
 LETTER_SIZES = (100, 1_000, 10_000)
+# The tables-only builds measured (section_build, section_instructions): label, extra arguments,
+# and whether the draft cache folder is removed first (else it is filled before the run).
+BUILD_CASES = (("first build on a fresh clone (nothing cached)", ["--no-cache"], True),
+               ("new letters (drafted; compiled patterns kept)", ["--no-cache"], False),
+               ("rebuild (letter drafts reused)", [], False))
 TARGETS = {"tables_ratio": 1.5, "chart_s": 0.2, "notebook_ratio": 1.5, "rounds_100_s": 10.0,
            "rss_mb": 1024.0, "coding_per_s": 20_000}
 
@@ -226,13 +231,11 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
     # (--no-cache) with the coder's compiled patterns kept from an earlier build, as when new or
     # changed letters arrive; (3) a rebuild with the letters unchanged (drafts reused), as when an
     # analyst rebuilds during the day.
-    cases = (("tables only, shipped data, first build on a fresh clone (nothing cached)", ["--no-cache"], True),
-             ("tables only, shipped data, new letters (drafted; compiled patterns kept)", ["--no-cache"], False),
-             ("tables only, shipped data, rebuild (letter drafts reused)", [], False))
     # Each build run is paired with a floor run just before it, and the ratio taken per pair: this
     # machine's speed drifts by 20-40% over minutes, which skewed ratios of separate medians.
     floor_cmd = [PY, "-c", "import " + ", ".join(FLOOR_MODULES)]
-    for label, extra, cold in cases:
+    for label, extra, cold in BUILD_CASES:
+        label = "tables only, shipped data, " + label
         tab, pairs = [], []
         for _ in range(runs):
             if cold:
@@ -280,12 +283,10 @@ def section_instructions(t: Table, runs: int, tmp: Path, state: dict) -> None:
     out = tmp / "callgrind.out"
     floor = _instructions([PY, "-c", "import " + ", ".join(FLOOR_MODULES)], out)
     t.add("instructions", "import floor", floor / 1e9, unit="G instr")
-    shutil.rmtree(cache, ignore_errors=True)
-    cases = (("first build on a fresh clone (nothing cached)", ["--no-cache"]),
-             ("new letters (drafted; compiled patterns kept)", ["--no-cache"]),
-             ("rebuild (letter drafts reused)", []))
-    for label, extra in cases:
-        if label.startswith("new letters"):
+    for label, extra, cold in BUILD_CASES:  # prepared as section_build prepares them
+        if cold:
+            shutil.rmtree(cache, ignore_errors=True)
+        elif not cache.exists():
             run_child(base)  # keeps the compiled patterns (and the drafts, for the rebuild)
         n = _instructions(base + extra, out)
         t.add("instructions", f"tables only, {label}", n / 1e9, unit="G instr", vs=ratio(n, floor) + " floor",
