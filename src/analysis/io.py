@@ -40,16 +40,23 @@ def safe_stem(name: str) -> str:
     return stem
 
 
+def _formula_starts(text):
+    """Per cell of the Arrow large_string array ``text``: does it start as a formula would
+    (:data:`FORMULA_START`; missing -> False)? The first character of each cell looked up in the
+    set: two Arrow passes, no regex."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    return pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, pa.large_string())), False)
+
+
 def neutralise_column(col: pd.Series) -> pd.Series:
     """:func:`neutralise_formula` on a whole text column (vectorised; only the cells that need the
     guard are touched)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    # the first character of each cell, looked up in the set: two Arrow passes, no regex
-    first = pc.utf8_slice_codeunits(pa.array(col, type=pa.large_string()), 0, 1)
-    starts = pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, pa.large_string())), False)
-    starts = starts.to_numpy(zero_copy_only=False)
+    starts = _formula_starts(pa.array(col, type=pa.large_string())).to_numpy(zero_copy_only=False)
     if not starts.any():
         return col
     out = col.copy()
@@ -105,8 +112,7 @@ def _csv_fields(parts: list, guarded: list[bool] | None, n: int) -> list:
     text = _one_array(parts, big)
     if guarded is not None and any(guarded):
         in_text = pa.array(np.repeat(np.array(guarded), n))
-        first = pc.utf8_slice_codeunits(text, 0, 1)
-        starts = pc.and_(in_text, pc.fill_null(pc.is_in(first, value_set=pa.array(FORMULA_START, big)), False))
+        starts = pc.and_(in_text, _formula_starts(text))
         if pc.any(starts).as_py():
             text = pc.if_else(starts, pc.binary_join_element_wise(apos, text, empty), text)
     needs = None
