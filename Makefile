@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install build tables test test-fast benchmark clean
+.PHONY: help install build tables test test-fast benchmark patterns clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -33,6 +33,9 @@ test-fast: $(STAMP)  ## tests without the slow ones (notebook execution, full bu
 
 benchmark: $(STAMP)  ## speed, scale and coder-quality figures (prints; no pass/fail)
 	$(BIN)/python benchmarks/run.py
+
+patterns: $(STAMP)  ## after editing the coding rules: the compiled patterns shipped for a fresh clone (commit them)
+	$(BIN)/python -m analysis.regex_store --ship
 
 clean:  ## remove everything the build made (data/raw is never touched)
 	rm -rf data/processed/*.csv data/processed/*.parquet reports

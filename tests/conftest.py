@@ -59,3 +59,23 @@ def mini_raw(tmp_path) -> Path:
         encoding="utf-8")
     (dest / "test_round" / "coded").mkdir(parents=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def coder_sets() -> dict:
+    """Texts to code, by set: the seed letter's findings and each labelled set's items
+    (finding_id, area, text), for tests that compare codes made in different ways."""
+    import pandas as pd
+
+    from analysis.forces import ForceResolver
+    from analysis.letters import parse_letter
+
+    resolver = ForceResolver.from_files(RAW / "reference" / "forces.csv", RAW / "reference" / "force_aliases.csv")
+    _, seed = parse_letter(RAW / "core_business_2014" / "letters" / "norfolk_2014-09-03.txt",
+                           "core_business_2014", resolver)
+    out = {"seed": seed[["finding_id", "area", "text"]]}
+    for path in sorted(FIXTURES.glob("rephrasings_*.csv")):
+        df = pd.read_csv(path, dtype="string").drop_duplicates("item_id")
+        out[path.stem] = df[["item_id", "area", "text"]].rename(columns={"item_id": "finding_id"})
+    assert len(out) >= 8
+    return out

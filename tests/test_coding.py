@@ -326,7 +326,7 @@ def test_phrase_alternatives_keep_their_meaning_when_regrouped(phrase, text, mat
     phrase as written."""
     import re
 
-    from analysis.coding import bucketed
+    from analysis.pattern_facts import bucketed
 
     assert bool(re.fullmatch(bucketed([phrase]), text)) is matches
     assert bool(re.fullmatch(phrase, text)) is matches
@@ -365,7 +365,7 @@ def test_factored_alternatives_keep_the_first_match():
     import random
     import re
 
-    from analysis.coding import factored
+    from analysis.pattern_facts import factored
 
     assert factored(["ab", "ac", "d", "", "ae"]) == "a(?:b|c)|d||ae"
     assert factored(["not all", "no", "not", r"n\w*"]) == r"n(?:o(?:t all||t)|\w*)"

@@ -214,7 +214,7 @@ def test_whole_word_scanners_led_by_a_non_word_character_find_the_same(rules, te
     (r".x", None),
 ])
 def test_first_chars_of_a_pattern(pattern, chars):
-    from analysis.coding import _first_chars, _parse
+    from analysis.pattern_facts import _first_chars, _parse
 
     got = _first_chars(_parse(pattern))
     assert got == (None if chars is None else frozenset(chars))

@@ -1,10 +1,13 @@
 """The compiled-pattern store: patterns made from it equal re.compile's, and a missing, damaged,
-edited or foreign store file only means compiling as usual."""
+edited or foreign store file only means compiling as usual. The package's shipped store is
+left out here (shipped=None): see tests/test_shipped_patterns.py."""
 
 from __future__ import annotations
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,10 +32,10 @@ def _same(a: re.Pattern, b: re.Pattern) -> None:
 
 def test_patterns_from_the_store_equal_re_compile(tmp_path):
     path = tmp_path / "store.json"
-    with regex_store.opened(path) as first:
+    with regex_store.opened(path, shipped=None) as first:
         made = [regex_store.compile(p, f) for p, f in PATTERNS]
     assert first.misses == len(PATTERNS) and path.exists()
-    store = RegexStore(path)
+    store = RegexStore(path, shipped=None)
     for (p, f), rx in zip(PATTERNS, made):
         again = store.compile(p, f)
         _same(again, re.compile(p, f))
@@ -56,10 +59,10 @@ def test_the_coders_patterns_come_back_equal(tmp_path):
                                     "core_business_2014", resolver)
 
     path = tmp_path / "store.json"
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         rules = coding.Rules.load(None, codebook)
         cold = coding.code_findings(seed_findings, codebook, rules)
-    with regex_store.opened(path) as warm_store:
+    with regex_store.opened(path, shipped=None) as warm_store:
         rules = coding.Rules.load(None, codebook)
         warm = coding.code_findings(seed_findings, codebook, rules)
     assert warm_store.hits > 20 and warm_store.misses == 0
@@ -72,7 +75,7 @@ def test_the_coders_patterns_come_back_equal(tmp_path):
 @pytest.mark.parametrize("damage", ["truncated", "edited", "engine", "format", "not json", "empty"])
 def test_a_bad_store_file_is_ignored(tmp_path, damage):
     path = tmp_path / "store.json"
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         for p, f in PATTERNS:
             regex_store.compile(p, f)
     data = path.read_bytes()
@@ -91,12 +94,12 @@ def test_a_bad_store_file_is_ignored(tmp_path, damage):
         data = b""
     assert data != path.read_bytes()
     path.write_bytes(data)
-    store = RegexStore(path)
+    store = RegexStore(path, shipped=None)
     for p, f in PATTERNS:
         _same(store.compile(p, f), re.compile(p, f))
     assert store.hits == 0 and store.misses == len(PATTERNS)
     store.save()  # rewritten whole
-    assert RegexStore(path)._entries.keys() == {f"{int(f)}:{p}" for p, f in PATTERNS}
+    assert RegexStore(path, shipped=None)._entries.keys() == {f"{int(f)}:{p}" for p, f in PATTERNS}
 
 
 def test_no_store_open_means_plain_re_compile():
@@ -106,14 +109,14 @@ def test_no_store_open_means_plain_re_compile():
 
 def test_saving_keeps_only_this_runs_patterns_and_survives_an_unwritable_place(tmp_path):
     path = tmp_path / "store.json"
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         regex_store.compile("old (?:rules)")
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         regex_store.compile("new (?:rules)")
-    assert set(RegexStore(path)._entries) == {"0:new (?:rules)"}
+    assert set(RegexStore(path, shipped=None)._entries) == {"0:new (?:rules)"}
     blocked = tmp_path / "a-file"
     blocked.write_text("not a folder")
-    with regex_store.opened(blocked / "store.json") as store:
+    with regex_store.opened(blocked / "store.json", shipped=None) as store:
         rx = regex_store.compile("x+y")
     assert rx.fullmatch("xxy") and store.dirty  # nothing written, nothing raised
     assert blocked.read_text() == "not a folder"
@@ -131,22 +134,48 @@ def test_derived_facts_are_kept_beside_the_patterns(tmp_path):
         return {"empty": [], "no": False, "zero": 0, "blank": ""}.get(text, [text, len(text)])
 
     texts = ["empty", "no", "zero", "blank", "a (?:phrase)"]
-    with regex_store.opened(path) as first:
+    with regex_store.opened(path, shipped=None) as first:
         got = [regex_store.derived("k1", t, derive, lambda v: True) for t in texts]
         regex_store.derived("k1", "old", derive, lambda v: True)
         regex_store.compile("x+y")
         assert regex_store.derived("k1", "no", derive, lambda v: True) is False  # asked twice, derived once
     assert calls == [*texts, "old"] and first.fact_misses == len(texts) + 1
     calls.clear()
-    with regex_store.opened(path) as again:
+    with regex_store.opened(path, shipped=None) as again:
         assert [regex_store.derived("k1", t, derive, lambda v: True) for t in texts] == got
         assert regex_store.derived("k2", "no", derive, lambda v: True) is False  # another kind: derived
         regex_store.compile("x+y")
     assert calls == ["no"] and again.fact_hits == len(texts)
-    assert set(RegexStore(path)._entries) == {"0:x+y", "k2:no", *(f"k1:{t}" for t in texts)}  # not 'old'
-    with regex_store.opened(path, save=False) as checked:
+    assert set(RegexStore(path, shipped=None)._entries) == {"0:x+y", "k2:no", *(f"k1:{t}" for t in texts)}  # not 'old'
+    with regex_store.opened(path, save=False, shipped=None) as checked:
         assert regex_store.derived("k1", "zero", derive, lambda v: isinstance(v, str)) == 0
         assert regex_store.derived("k1", "blank", derive, lambda v: v["shape"]) == ""  # check raises
     assert checked.fact_hits == 0 and checked.fact_misses == 2 and calls == ["no", "zero", "blank"]
     assert regex_store.derived("k1", "zero", derive, lambda v: True) == 0  # no store open: derived
     assert calls[-1] == "zero" and len(calls) == 4
+
+
+def test_the_engine_key_follows_res_sources(tmp_path, monkeypatch):
+    """A store made by another ``re`` (here: its parser's source edited) is ignored; the key and
+    the shipped file's name stay the same while the sources do."""
+    from re import _parser
+
+    before = regex_store.engine()
+    assert before.startswith(f"cpython-{sys.version_info[0]}.{sys.version_info[1]}-re")
+    path = tmp_path / "store.json"
+    with regex_store.opened(path, shipped=None):
+        regex_store.compile(PATTERNS[0][0])
+    edited = tmp_path / "_parser.py"
+    edited.write_bytes(Path(_parser.__file__).read_bytes() + b"\n# a patch release\n")
+    monkeypatch.setattr(_parser, "__file__", str(edited))
+    regex_store.engine.cache_clear()
+    try:
+        assert regex_store.engine() != before
+        assert regex_store.shipped_path().name != regex_store.shipped_path(before).name
+        store = RegexStore(path, shipped=None)
+        _same(store.compile(PATTERNS[0][0]), re.compile(PATTERNS[0][0]))
+        assert store.hits == 0 and store.misses == 1
+    finally:
+        monkeypatch.undo()
+        regex_store.engine.cache_clear()
+    assert regex_store.engine() == before

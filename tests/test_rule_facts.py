@@ -1,7 +1,8 @@
-"""The facts the coder derives from its rules' patterns, kept in the pattern store (coding._facts,
+"""The facts the coder derives from its rules' patterns, kept in the pattern store (pattern_facts._facts,
 regex_store.derived): rules read with the store behave exactly as rules derived afresh, and a
 damaged or foreign store, edited rules, another codebook wording or another coder only mean
-deriving (some) facts again."""
+deriving (some) facts again. The package's shipped store is left out here (shipped=None): see
+tests/test_shipped_patterns.py."""
 
 from __future__ import annotations
 
@@ -14,32 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import coding, regex_store, safeyaml
+from analysis import coding, pattern_facts, regex_store, safeyaml
 from analysis.codebook import Codebook
-from analysis.forces import ForceResolver
-from analysis.letters import parse_letter
 from analysis.paths import RAW
 
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(scope="module")
 def codebook() -> Codebook:
     return Codebook.load(RAW / "codebook.yaml")
-
-
-@pytest.fixture(scope="module")
-def texts() -> dict[str, pd.DataFrame]:
-    """The seed letter's findings and the labelled sets' items."""
-    resolver = ForceResolver.from_files(RAW / "reference" / "forces.csv", RAW / "reference" / "force_aliases.csv")
-    _, seed = parse_letter(RAW / "core_business_2014" / "letters" / "norfolk_2014-09-03.txt",
-                           "core_business_2014", resolver)
-    out = {"seed": seed[["finding_id", "area", "text"]]}
-    for path in sorted(FIXTURES.glob("rephrasings_*.csv")):
-        df = pd.read_csv(path, dtype="string").drop_duplicates("item_id")
-        out[path.stem] = df[["item_id", "area", "text"]].rename(columns={"item_id": "finding_id"})
-    assert len(out) >= 8
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -74,29 +58,29 @@ def derived(rules: coding.Rules) -> dict:
     }
 
 
-def _codes(rules, texts, codebook) -> dict[str, pd.DataFrame]:
-    return {name: coding.code_findings(df, codebook, rules) for name, df in texts.items()}
+def _codes(rules, coder_sets, codebook) -> dict[str, pd.DataFrame]:
+    return {name: coding.code_findings(df, codebook, rules) for name, df in coder_sets.items()}
 
 
-def test_rules_read_with_the_store_equal_rules_derived_afresh(tmp_path, codebook, texts):
+def test_rules_read_with_the_store_equal_rules_derived_afresh(tmp_path, codebook, coder_sets):
     fresh = coding.Rules.load(None, codebook)
-    want, want_codes = derived(fresh), _codes(fresh, texts, codebook)
+    want, want_codes = derived(fresh), _codes(fresh, coder_sets, codebook)
     path = tmp_path / "store.json"
-    with regex_store.opened(path) as cold:
+    with regex_store.opened(path, shipped=None) as cold:
         rules = coding.Rules.load(None, codebook)
         assert derived(rules) == want
     assert cold.fact_misses > 300 and cold.fact_hits == 0
-    with regex_store.opened(path) as warm:
+    with regex_store.opened(path, shipped=None) as warm:
         rules = coding.Rules.load(None, codebook)
         assert derived(rules) == want
-        got_codes = _codes(rules, texts, codebook)
+        got_codes = _codes(rules, coder_sets, codebook)
     assert warm.fact_misses == 0 and warm.fact_hits == cold.fact_misses  # nothing parsed again
     for name, codes in want_codes.items():
         assert len(codes) and got_codes[name].equals(codes), name
 
 
 def _store_with_facts(path: Path, codebook) -> None:
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         derived(coding.Rules.load(None, codebook))
 
 
@@ -112,7 +96,7 @@ def _rewrite(path: Path, change) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "edited", "values of another shape", "another coder"])
-def test_a_damaged_or_foreign_store_only_means_deriving_again(tmp_path, codebook, texts, damage, monkeypatch):
+def test_a_damaged_or_foreign_store_only_means_deriving_again(tmp_path, codebook, coder_sets, damage, monkeypatch):
     fresh = coding.Rules.load(None, codebook)
     path = tmp_path / "store.json"
     _store_with_facts(path, codebook)
@@ -129,25 +113,25 @@ def test_a_damaged_or_foreign_store_only_means_deriving_again(tmp_path, codebook
                     entries[key] = {"not": "a fact"} if "facts-" in key else 7
         _rewrite(path, garble)
     else:  # the same file read by another version of the coder
-        monkeypatch.setattr(coding, "_SOURCE", "0" * 16)
-    with regex_store.opened(path, save=False) as store:
+        monkeypatch.setattr(pattern_facts, "_SOURCE", "0" * 16)
+    with regex_store.opened(path, save=False, shipped=None) as store:
         rules = coding.Rules.load(None, codebook)
         assert derived(rules) == derived(fresh)
-        got = coding.code_findings(texts["seed"], codebook, rules)
+        got = coding.code_findings(coder_sets["seed"], codebook, rules)
     assert store.fact_hits == 0 and store.fact_misses > 300
-    assert got.equals(coding.code_findings(texts["seed"], codebook, fresh))
+    assert got.equals(coding.code_findings(coder_sets["seed"], codebook, fresh))
 
 
 def test_edited_rules_derive_only_what_changed(tmp_path, codebook, doc):
     path = tmp_path / "store.json"
-    with regex_store.opened(path) as first:
+    with regex_store.opened(path, shipped=None) as first:
         derived(coding.Rules.from_dict(doc, codebook))
     edited = copy.deepcopy(doc)
     topics = edited["criteria"]["P1"]["topic"]
     assert isinstance(topics[0], str)
     topics[0] = "written (?:crime )?prevention (?:plan|strategy) for (?:the )?(?:whole )?force"
     fresh = coding.Rules.from_dict(edited, codebook)
-    with regex_store.opened(path) as store:
+    with regex_store.opened(path, shipped=None) as store:
         rules = coding.Rules.from_dict(edited, codebook)
         assert derived(rules) == derived(fresh)
     # the new phrase's body, facts, regrouped body and gate words, and the gate's words
@@ -161,7 +145,7 @@ def test_edited_rules_derive_only_what_changed(tmp_path, codebook, doc):
 
 def test_another_codebook_wording_derives_the_gate_words_again(tmp_path, codebook, doc):
     path = tmp_path / "store.json"
-    with regex_store.opened(path):
+    with regex_store.opened(path, shipped=None):
         before = derived(coding.Rules.from_dict(doc, codebook))
     # Make the rarest gate set of an entry common in the wording: its gate changes.
     entry = next(e for cr in coding.Rules.from_dict(doc, codebook).criteria for e in cr.entries
@@ -170,7 +154,7 @@ def test_another_codebook_wording_derives_the_gate_words_again(tmp_path, codeboo
     crits[0] = dataclasses.replace(crits[0], question=crits[0].question + " " + " ".join(sorted(entry.needs[0])) * 50)
     reworded = Codebook(crits, codebook.areas, codebook.source)
     fresh = derived(coding.Rules.from_dict(doc, reworded))
-    with regex_store.opened(path) as store:
+    with regex_store.opened(path, shipped=None) as store:
         got = derived(coding.Rules.from_dict(doc, reworded))
     assert got == fresh and got != before  # the store's gates were for the other wording
     n_entries = sum(len(cr.entries) for cr in coding.Rules.from_dict(doc, codebook).criteria)
@@ -183,11 +167,11 @@ def test_another_codebook_wording_derives_the_gate_words_again(tmp_path, codeboo
     "[,;:] ?", "(?=well)w\\w+", "^start", "end$",
 ])
 def test_the_facts_kept_for_a_phrase_are_those_of_its_parsed_form(pattern):
-    tree = coding._parse(pattern)
-    facts = coding._facts(pattern)
-    assert facts == (tree is not None, coding._edge_may_be_nonword(tree), coding._looks_behind(tree),
-                     tree is None or coding._has_lookaround(tree), coding._may_match_nul(tree),
-                     coding._first_chars(tree))
-    assert facts.fast_ok == (tree is not None and not (coding._edge_may_be_nonword(tree)
-                                                        or coding._has_lookaround(tree)))
-    assert coding._facts_valid(json.loads(json.dumps(coding._derive_facts(pattern))))  # (as kept)
+    tree = pattern_facts._parse(pattern)
+    facts = pattern_facts._facts(pattern)
+    assert facts == (tree is not None, pattern_facts._edge_may_be_nonword(tree), pattern_facts._looks_behind(tree),
+                     tree is None or pattern_facts._has_lookaround(tree), pattern_facts._may_match_nul(tree),
+                     pattern_facts._first_chars(tree))
+    assert facts.fast_ok == (tree is not None and not (pattern_facts._edge_may_be_nonword(tree)
+                                                        or pattern_facts._has_lookaround(tree)))
+    assert pattern_facts._facts_valid(json.loads(json.dumps(pattern_facts._derive_facts(pattern))))  # (as kept)
