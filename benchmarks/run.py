@@ -66,14 +66,29 @@ ROUND_SIZES = (1, 10, 100)
 LETTER_SIZES = (100, 1_000, 10_000)
 # The tables-only builds measured (section_build, section_instructions): label, extra arguments,
 # and whether the draft cache folder is removed first (else it is filled before the run).
-BUILD_CASES = (("first build on a fresh clone (nothing cached)", ["--no-cache"], True),
-               ("new letters (drafted; compiled patterns kept)", ["--no-cache"], False),
-               ("rebuild (letter drafts reused)", [], False))
+# (label, extra build arguments, start with no build cache, may read the package's shipped
+# compiled patterns). The last case is what a fresh clone costs on a Python the package ships no
+# compiled patterns for (analysis/compiled/): every pattern compiled, every rule fact derived.
+BUILD_CASES = (("first build on a fresh clone (no build cache; the package's compiled patterns)", ["--no-cache"], True, True),
+               ("new letters (drafted; compiled patterns kept)", ["--no-cache"], False, True),
+               ("rebuild (letter drafts reused)", [], False, True),
+               ("first build, nothing compiled (a Python without shipped patterns)", ["--no-cache"], True, False))
 TARGETS = {"tables_ratio": 1.5, "chart_s": 0.2, "notebook_ratio": 1.5, "rounds_100_s": 10.0,
            "rss_mb": 1024.0, "coding_per_s": 20_000}
 
 
 # ----- running things --------------------------------------------------------------------------
+def build_command(base: list[str], shipped: bool, tmp: Path) -> list[str]:
+    """``base`` ([PY, "-m", "analysis", ...]) as run, or, with ``shipped`` False, run with the
+    package's shipped pattern folder pointed at an empty one (what another Python gets)."""
+    if shipped:
+        return base
+    code = ("import runpy, sys; from pathlib import Path; from analysis import regex_store; "
+            "regex_store.SHIPPED_DIR = Path(sys.argv.pop(1)); "
+            "runpy.run_module('analysis', run_name='__main__', alter_sys=True)")
+    return [PY, "-c", code, str(tmp / "no-shipped-patterns")] + base[3:]
+
+
 def run_child(args: list[str], env: dict | None = None, capture: bool = False) -> dict:
     """Run a command from the project root; wall seconds, peak RSS (MB) and exit code (and stdout
     when ``capture``). Peak RSS is the child's own, through os.wait4."""
@@ -234,7 +249,7 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
     # Each build run is paired with a floor run just before it, and the ratio taken per pair: this
     # machine's speed drifts by 20-40% over minutes, which skewed ratios of separate medians.
     floor_cmd = [PY, "-c", "import " + ", ".join(FLOOR_MODULES)]
-    for label, extra, cold in BUILD_CASES:
+    for label, extra, cold, shipped in BUILD_CASES:
         label = "tables only, shipped data, " + label
         tab, pairs = [], []
         for _ in range(runs):
@@ -243,7 +258,7 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
             elif not cache.exists():
                 run_child(base + ["--tables-only"])  # fills the cache
             f = run_child(floor_cmd)
-            tab.append(run_child(base + ["--tables-only"] + extra))
+            tab.append(run_child(build_command(base, shipped, tmp) + ["--tables-only"] + extra))
             pairs.append((tab[-1]["wall"] / f["wall"], tab[-1]["cpu"] / f["cpu"] if f["cpu"] else None))
         wall = median(r["wall"] for r in tab)
         cpu_ratio = median(c for _, c in pairs) if all(c is not None for _, c in pairs) else None
@@ -283,12 +298,12 @@ def section_instructions(t: Table, runs: int, tmp: Path, state: dict) -> None:
     out = tmp / "callgrind.out"
     floor = _instructions([PY, "-c", "import " + ", ".join(FLOOR_MODULES)], out)
     t.add("instructions", "import floor", floor / 1e9, unit="G instr")
-    for label, extra, cold in BUILD_CASES:  # prepared as section_build prepares them
+    for label, extra, cold, shipped in BUILD_CASES:  # prepared as section_build prepares them
         if cold:
             shutil.rmtree(cache, ignore_errors=True)
         elif not cache.exists():
             run_child(base)  # keeps the compiled patterns (and the drafts, for the rebuild)
-        n = _instructions(base + extra, out)
+        n = _instructions(build_command(base, shipped, tmp) + extra, out)
         t.add("instructions", f"tables only, {label}", n / 1e9, unit="G instr", vs=ratio(n, floor) + " floor",
               target=f"<= {TARGETS['tables_ratio']}x floor (set for wall time)")
 
