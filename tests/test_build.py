@@ -222,3 +222,19 @@ def test_a_table_failing_validation_is_never_swapped_in(tmp_path, monkeypatch):
         build(paths, tables_only=True, log=lambda s: None)
     assert _digest(paths.processed) == first
     assert not list(tmp_path.glob(".out.*"))
+
+
+def test_cli_imports_only_the_command_it_runs():
+    """`python -m analysis build` parses with a parser holding only the build command (the other
+    command modules stay unimported); the same arguments give the same namespace as the full
+    parser, and anything that is not a command module's own name gets the full parser."""
+    code = ("import sys; from analysis import cli; full = cli.make_parser(); "
+            "mods = set(sys.modules); one = cli.make_parser('build'); "
+            "argv = ['build', '--tables-only', '--out', 'x', '--no-cache']; "
+            "a, b = vars(full.parse_args(argv)), vars(one.parse_args(argv)); "
+            "assert {k: v for k, v in a.items() if k != 'func'} == {k: v for k, v in b.items() if k != 'func'}; "
+            "del sys.modules['analysis.charts']; cli.make_parser('build'); "
+            "assert 'analysis.charts' not in sys.modules; "
+            "help_full = cli.make_parser('--help').format_help(); "
+            "assert 'charts' in help_full and 'parse-letters' in help_full")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -73,3 +73,38 @@ def test_absent_geopandas_is_remembered_not_searched_for_again():
         assert out.stdout.split() == ["True", "False"]
     else:
         assert out.stdout.split() == ["False", "True"]
+
+
+# ----- frame / tuples_frame: conform(pd.DataFrame(rows)) built in the final dtypes ------------------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_CELL = {
+    "string": st.one_of(st.none(), st.just(pd.NA), st.text(max_size=5)),
+    "Int64": st.one_of(st.none(), st.just(pd.NA), st.integers(-5, 5)),
+    "Float64": st.one_of(st.none(), st.just(pd.NA), st.floats(-2, 2), st.integers(0, 3)),
+    "boolean": st.one_of(st.none(), st.just(pd.NA), st.booleans()),
+}
+
+
+@st.composite
+def _table_rows(draw):
+    table = draw(st.sampled_from(sorted(schemas.COLUMNS)))
+    cols = schemas.COLUMNS[table]
+    rows = []
+    for _ in range(draw(st.integers(1, 6))):
+        # some keys left out of some rows: they become NA in both forms
+        kept = [c for c in cols if draw(st.booleans()) or c is cols[0]]
+        rows.append({c: draw(_CELL[t]) for c, t, _ in kept})
+    return table, rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(_table_rows())
+def test_frame_equals_conform_of_the_rows(case):
+    table, rows = case
+    want = schemas.conform(table, pd.DataFrame(rows))
+    pd.testing.assert_frame_equal(schemas.frame(table, rows), want, check_exact=True)
+    names = [c for c, _, _ in schemas.COLUMNS[table]][::-1]  # any order of names
+    tuples = [tuple(r.get(c) for c in names) for r in rows]
+    pd.testing.assert_frame_equal(schemas.tuples_frame(table, tuples, names), want, check_exact=True)

@@ -173,10 +173,9 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
         "conflicts": conflicts,
         "grades": _concat("grades", grades, ["round", "force_id", "question_id", "source_ref"]),
         "measures": _concat("measures", measures, ["round", "force_id", "measure", "source_ref"]),
-        "rejects": (schemas.conform("rejects", pd.DataFrame(rejects)).sort_values(
+        "rejects": (schemas.frame("rejects", rejects).sort_values(
             ["round", "file", "location", "reason"], ignore_index=True) if rejects else schemas.empty("rejects")),
-        "reconciliation": (schemas.conform("reconciliation", pd.DataFrame(recon)) if recon
-                           else schemas.empty("reconciliation")),
+        "reconciliation": schemas.frame("reconciliation", recon) if recon else schemas.empty("reconciliation"),
     }
     for name, parts in extra.items():
         tables[name] = pd.concat(parts, ignore_index=True)
@@ -244,7 +243,9 @@ def _check_reconciliation(recon: pd.DataFrame) -> None:
 def all_columns() -> dict[str, list[tuple[str, str, str]]]:
     """Data dictionary of every table the build can write (core + feature modules)."""
     cols = dict(schemas.COLUMNS)
-    for name in (_LETTERS, _AGREEMENT, "coding", _COMPARE):
+    # (not "coding": it has no tables of its own, and a rebuild that reuses every draft need not
+    # import it)
+    for name in (_LETTERS, _AGREEMENT, _COMPARE):
         mod = _feature(name)
         cols.update(getattr(mod, "TABLE_COLUMNS", {}) if mod else {})
     return cols

@@ -32,13 +32,25 @@ def paths_from_args(args) -> "Paths":
     return Paths(raw=args.raw or RAW, processed=args.out or PROCESSED, reports=args.reports or REPORTS)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or (``command`` naming a module in ``_COMMAND_MODULES`` that registers a
+    command of the same name, e.g. "build") one with only that command: the other command
+    modules (charts, coding, review ...) then stay unimported, about 10 ms of a table build.
+    Anything else gets the full parser, so ``--help`` and unknown commands read as before."""
+    if command in _COMMAND_MODULES:
+        parser, sub = _parser((command,))
+        if command in sub.choices:
+            return parser
+    return _parser(_COMMAND_MODULES)[0]
+
+
+def _parser(modules: tuple[str, ...]) -> tuple[argparse.ArgumentParser, argparse.Action]:
     parser = argparse.ArgumentParser(
         prog="core-business",
         description="Core Business (HMIC 2014) cross-force analysis: build tables, code letters, "
         "export charts, compare rounds.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
+    for name in modules:
         try:
             mod = importlib.import_module(f".{name}", __package__)
         except ModuleNotFoundError as exc:  # a feature not built yet must not break the others
@@ -46,7 +58,7 @@ def make_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
-    return parser
+    return parser, sub
 
 
 @contextlib.contextmanager
@@ -71,9 +83,10 @@ def _quiet_collector():
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        args_in = sys.argv[1:] if argv is None else argv
         with _quiet_collector():
-            parser = make_parser()
-        args = parser.parse_args(argv)
+            parser = make_parser(args_in[0] if args_in else None)
+        args = parser.parse_args(args_in)
         if not getattr(args, "func", None):
             parser.print_help()
             return 2

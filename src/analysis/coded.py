@@ -497,4 +497,4 @@ class CodedLoader:
 
 
 def findings_frame(records: list[dict]) -> pd.DataFrame:
-    return schemas.conform("findings", pd.DataFrame.from_records(records)) if records else schemas.empty("findings")
+    return schemas.frame("findings", records) if records else schemas.empty("findings")

@@ -70,7 +70,7 @@ def load_grades(path: Path, round_id: str, resolver: ForceResolver, rel: str) ->
                      "note": rec.get("note")})
     if errors:
         raise InputErrors(errors)
-    return schemas.conform("grades", pd.DataFrame(recs)) if recs else schemas.empty("grades")
+    return schemas.frame("grades", recs) if recs else schemas.empty("grades")
 
 
 def load_measures(path: Path, round_id: str, resolver: ForceResolver, rel: str) -> pd.DataFrame:
@@ -95,4 +95,4 @@ def load_measures(path: Path, round_id: str, resolver: ForceResolver, rel: str) 
                      "source_url": rec.get("source_url"), "note": rec.get("note")})
     if errors:
         raise InputErrors(errors)
-    return schemas.conform("measures", pd.DataFrame(recs)) if recs else schemas.empty("measures")
+    return schemas.frame("measures", recs) if recs else schemas.empty("measures")

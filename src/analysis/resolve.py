@@ -90,7 +90,6 @@ def resolve(findings: pd.DataFrame, forces: pd.DataFrame, codebook: Codebook,
                     conflict_rows.append({"round": rnd, "force_id": fid, "criterion_id": cid,
                                           "values": "|".join(all_values), "n_candidates": len(cands),
                                           "candidates": desc, "resolved_value": value, "resolution": how})
-    matrix = schemas.conform("matrix", pd.DataFrame.from_records(matrix_rows, columns=_MATRIX_ORDER))
-    conflicts = (schemas.conform("conflicts", pd.DataFrame(conflict_rows)) if conflict_rows
-                 else schemas.empty("conflicts"))
+    matrix = schemas.tuples_frame("matrix", matrix_rows, _MATRIX_ORDER)
+    conflicts = schemas.frame("conflicts", conflict_rows) if conflict_rows else schemas.empty("conflicts")
     return matrix, conflicts

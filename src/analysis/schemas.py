@@ -171,7 +171,24 @@ def conform(table: str, df: pd.DataFrame, columns: list[tuple[str, str, str]] | 
         s = df[col] if col in df.columns else pd.Series(pd.NA, index=df.index)
         want = _dtype(dtype)
         out[col] = s if s.dtype == want else s.astype(want)  # astype costs even when nothing changes
-    return pd.DataFrame(out, index=df.index).reset_index(drop=True)
+    # copy=False: the columns are Series, so copy-on-write keeps the result apart from ``df``; a
+    # copy only duplicated every column (about 25 million instructions a build).
+    return pd.DataFrame(out, index=df.index, copy=False).reset_index(drop=True)
+
+
+def frame(table: str, rows: list[dict], columns: list[tuple[str, str, str]] | None = None) -> pd.DataFrame:
+    """``conform(table, pd.DataFrame(rows))`` for rows given as dicts (a key missing from a row
+    is NA), built column by column in the final dtypes: no dtype inference and no second
+    conversion, about 3x cheaper on the build's small tables."""
+    return pd.DataFrame({col: pd.array([r.get(col) for r in rows], dtype=_dtype(dtype))
+                         for col, dtype, _ in (columns or COLUMNS[table])}, copy=False)
+
+
+def tuples_frame(table: str, rows: list[tuple], names: list[str]) -> pd.DataFrame:
+    """:func:`frame` for rows given as tuples of the columns ``names``."""
+    data = dict(zip(names, (list(v) for v in zip(*rows))))
+    return pd.DataFrame({col: pd.array(data.get(col, [None] * len(rows)), dtype=_dtype(dtype))
+                         for col, dtype, _ in COLUMNS[table]}, copy=False)
 
 
 @functools.cache
@@ -190,6 +207,11 @@ class _WholeColumnString(pandas_engine.STRING):
     the wrong dtype still fails with pandera's usual WRONG_DATATYPE error. Stricter than
     pandera on one point: an object column of Python strings is not accepted, because it would
     be written to Parquet with another type."""
+
+    def __deepcopy__(self, memo):
+        # Immutable (a frozen dataclass, as all pandera dtypes); pandera deep-copies every column
+        # it puts in a schema, and copying this dtype was 40% of that.
+        return self
 
     def check(self, pandera_dtype, data_container=None):
         try:
