@@ -206,40 +206,6 @@ def test_resolve_grades_matches_the_groupwise_rule(rows):
     pd.testing.assert_frame_equal(rev.drop(columns="question"), got.drop(columns="question"))
 
 
-def ref_summarise_force(changes: pd.DataFrame) -> pd.DataFrame:
-    """summarise_force as pandas states it (groupby, unstack, merge): the reference."""
-    keys = ["round", "baseline_round", "force_id"]
-    counts = (changes.groupby(keys + ["change"], sort=False).size().unstack("change", fill_value=0)
-              .reindex(columns=list(compare.CHANGE_TYPES), fill_value=0))
-    out = counts.rename(columns={c: f"n_{c}" for c in compare.CHANGE_TYPES}).reset_index()
-    out["n_criteria"] = counts.sum(axis=1).to_numpy()
-    out["n_revisited"] = (counts.sum(axis=1) - counts["not_revisited"]).to_numpy()
-    syn = changes.groupby(keys, sort=False)["synthetic"].any().reset_index()
-    out = out.merge(syn, on=keys, how="left")
-    return compare.conform("change_summary_force", out.sort_values(keys, ignore_index=True))
-
-
-change_rows = st.lists(st.fixed_dictionaries({
-    "round": st.sampled_from(["u2", "u1", None]),
-    "baseline_round": st.sampled_from(["b", "a"]),
-    "force_id": st.sampled_from(["f-b", "f-a", "f-c", None]),
-    "change": st.sampled_from([*compare.CHANGE_TYPES, "unheard_of", None]),
-    "synthetic": st.sampled_from([True, False, None]),
-}), min_size=1, max_size=30)
-
-
-@settings(max_examples=150, deadline=None)
-@given(change_rows)
-def test_force_summary_matches_groupby(rows):
-    changes = pd.DataFrame(rows).astype({"round": "string", "baseline_round": "string", "force_id": "string",
-                                         "change": "string", "synthetic": "boolean"})
-    got = compare.summarise_force(changes)
-    if not (changes[["round", "baseline_round", "force_id", "change"]].notna().all(axis=1)).any():
-        assert got.empty and list(got.columns) == list(ref_summarise_force(changes.iloc[:0]).columns)
-        return
-    pd.testing.assert_frame_equal(got, ref_summarise_force(changes), check_exact=True)
-
-
 def test_national_summary_leaves_out_blank_keys_as_groupby_does():
     ch = pd.DataFrame({"round": ["u", "u", "u"], "baseline_round": ["b"] * 3, "area": ["prevention"] * 3,
                        "criterion_id": ["P2", "P2", "P2"], "before_value": ["weak", pd.NA, "weak"],
