@@ -108,3 +108,8 @@ def test_frame_equals_conform_of_the_rows(case):
     names = [c for c, _, _ in schemas.COLUMNS[table]][::-1]  # any order of names
     tuples = [tuple(r.get(c) for c in names) for r in rows]
     pd.testing.assert_frame_equal(schemas.tuples_frame(table, tuples, names), want, check_exact=True)
+    # a column the tuples do not name is NA, as conform makes a missing column
+    dropped, names = names[0], names[1:]
+    want = schemas.conform(table, pd.DataFrame([{k: v for k, v in r.items() if k != dropped} for r in rows]))
+    tuples = [tuple(r.get(c) for c in names) for r in rows]
+    pd.testing.assert_frame_equal(schemas.tuples_frame(table, tuples, names), want, check_exact=True)
