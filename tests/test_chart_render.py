@@ -194,9 +194,12 @@ def _chart_like(h: int, w: int, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("shape,seed", [((1, 1), 0), ((3, 5), 1), ((37, 53), 2), ((400, 3000), 3),
                                         ((257, 2049), 4), ((1200, 801), 5), ((64, 4096), 6)])
-def test_png_stream_decodes_to_the_filtered_rows(shape, seed):
+@pytest.mark.parametrize("gap", [512, 8192, None])  # bytes of zeros that make a gap (None: as shipped)
+def test_png_stream_decodes_to_the_filtered_rows(shape, seed, gap, monkeypatch):
     from PIL import Image
 
+    if gap:
+        monkeypatch.setattr(charts, "PNG_GAP_BYTES", gap)
     img = _chart_like(*shape, seed)
     stream = charts._up_filtered_zlib(img, charts.PNG_COMPRESS_LEVEL)
     assert zlib.decompress(stream) == _up_filtered(img)  # (zlib checks the Adler-32 too)
@@ -207,13 +210,106 @@ def test_png_stream_decodes_to_the_filtered_rows(shape, seed):
         assert im.mode == "RGBA" and (np.asarray(im) == img).all()
 
 
-def test_png_stream_of_blank_and_of_noise():
+@pytest.mark.parametrize("gap", [512, None])
+def test_png_stream_of_blank_and_of_noise(gap, monkeypatch):
+    if gap:
+        monkeypatch.setattr(charts, "PNG_GAP_BYTES", gap)
     white = np.full((300, 2500, 4), 255, dtype=np.uint8)  # one non-zero row, then all gaps
-    assert zlib.decompress(charts._up_filtered_zlib(white, 1)) == _up_filtered(white)
     zeros = np.zeros((50, 700, 4), dtype=np.uint8)  # nothing non-zero at all
-    assert zlib.decompress(charts._up_filtered_zlib(zeros, 1)) == _up_filtered(zeros)
     noise = np.random.default_rng(7).integers(0, 256, size=(90, 333, 4), dtype=np.uint8)  # no gaps
-    assert zlib.decompress(charts._up_filtered_zlib(noise, 1)) == _up_filtered(noise)
+    for img in (white, zeros, noise):
+        assert zlib.decompress(charts._up_filtered_zlib(img, 1)) == _up_filtered(img)
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1000, 9601, 100_000])
+def test_png_stream_in_many_pieces(monkeypatch, piece):
+    """Pieces of any size, on or off row boundaries, join into one stream of the filtered rows."""
+    from PIL import Image
+
+    img = _chart_like(120, 600, 11)
+    monkeypatch.setattr(charts, "PNG_PIECE_BYTES", piece)
+    monkeypatch.setattr(charts, "PNG_GAP_BYTES", 1024)  # gaps between the pieces too
+    stream = charts._up_filtered_zlib(img, 1)
+    assert zlib.decompress(stream) == _up_filtered(img)
+    with Image.open(io.BytesIO(charts.png_bytes(img, 300))) as im:
+        im.load()
+        assert (np.asarray(im) == img).all()
+
+
+def test_deflation_is_the_same_whoever_compresses(monkeypatch):
+    """Threads sharing the pieces give the stream one thread gives alone."""
+    import threading
+
+    monkeypatch.setattr(charts, "PNG_PIECE_BYTES", 500)
+    monkeypatch.setattr(charts, "PNG_GAP_BYTES", 2048)
+    img = _chart_like(200, 900, 12)
+    alone = charts._deflation(img, 1).result()
+    job = charts._deflation(img, 1)
+    done_by: dict = {}
+    real_work = job.work
+
+    def work():
+        real_work()
+        done_by[threading.get_ident()] = True
+
+    helpers = [threading.Thread(target=work) for _ in range(3)]
+    for t in helpers:
+        t.start()
+    shared = job.result()
+    for t in helpers:
+        t.join()
+    assert shared == alone and zlib.decompress(shared) == _up_filtered(img)
+    assert len(job._tasks) > 50  # (many pieces, so the threads really did share them)
+    assert len(job._parts) > len(job._tasks) - 1  # (and gaps between them: ready-made parts)
+
+
+def test_deflation_error_reaches_the_waiting_thread(monkeypatch):
+    def broken(*args):
+        raise MemoryError("no room")
+
+    job = charts._deflation(_chart_like(20, 30, 14), 1)
+    monkeypatch.setattr(zlib, "adler32", broken)
+    with pytest.raises(MemoryError, match="no room"):
+        job.result()
+
+
+def test_png_writer_wait_compresses_what_is_left(monkeypatch):
+    """A caller waiting for a PNG takes the pieces its thread has not started, and the pixels'
+    renderer is handed on as soon as the rows are filtered, before any compressing."""
+    import threading
+
+    monkeypatch.setattr(charts, "PNG_PIECE_BYTES", 2000)
+    img = _chart_like(100, 400, 13)
+    events, workers = [], set()
+    real_work = charts._Deflation.work
+
+    def work(self):
+        workers.add(threading.get_ident())
+        real_work(self)
+
+    monkeypatch.setattr(charts._Deflation, "work", work)
+    shared = threading.Event()
+
+    def share(job):
+        events.append("shared")
+        writer.share(job)
+        shared.set()
+        # the writer's thread holds back until the caller has taken every piece
+        for _ in range(2000):
+            if job._next >= len(job._tasks):
+                return
+            threading.Event().wait(0.005)
+        raise AssertionError("the waiting caller took no pieces")
+
+    out = {}
+    with charts.PngWriter() as writer:
+        writer.submit(lambda: out.setdefault("png", charts.png_bytes(
+            img, 300, done_reading=lambda: events.append("read"), share=share)))
+        assert shared.wait(10)
+        writer.wait()
+    assert events == ["read", "shared"]
+    assert threading.get_ident() in workers
+    assert out["png"] == charts.png_bytes(img, 300)
 
 
 def test_exported_png_has_the_drawn_pixels(tmp_path, shipped_tables):

@@ -761,8 +761,8 @@ def export_chart(fig, data: pd.DataFrame, name: str, alt_text: str, folder: str 
     layout, its text written as text (``svg.fonttype`` "none" in the house style). The figure
     keeps its layout engine afterwards. Both canvases cache text work across charts and Agg
     fills the white background directly (:func:`_fast_backends`: the same pixels and SVG as
-    Matplotlib's own canvases); the PNG's zlib stream skips the zero gaps of the filtered rows
-    (:func:`_up_filtered_zlib`)."""
+    Matplotlib's own canvases); the PNG's rows are compressed in a few large zlib calls, which run
+    beside the drawing on another core, the long zero gaps skipped (:func:`_up_filtered_zlib`)."""
     from .io import safe_stem
 
     folder = Path(folder)
@@ -789,15 +789,22 @@ def _png_chunk(tag: bytes, body: bytes) -> bytes:
 
 # ----- the PNG's zlib stream --------------------------------------------------------------------
 # After the "Up" filter a chart is almost all zero bytes (each row is mostly the row above), and
-# zlib spends most of its time walking those zeros. So only the stretches that hold non-zero
-# bytes go through zlib (one raw deflate stream, flushed with Z_FULL_FLUSH after each stretch so
-# that nothing later refers back across a gap); a gap of zeros (with the filter byte 2 at each row
-# start) is written as ready-made deflate pieces that decode to exactly those bytes, and the
-# Adler-32 of the gaps is computed arithmetically. The result is one valid zlib stream that
-# decodes to the same filtered rows as zlib.compress would have compressed: same pixels.
+# zlib spends most of its time walking those zeros. So the long runs of zeros (gaps: at least
+# PNG_GAP_BYTES, with the filter byte 2 at each row start) are written as ready-made deflate
+# pieces that decode to exactly those bytes, and only the stretches between them go through zlib,
+# cut into pieces of at most PNG_PIECE_BYTES. Each piece is one zlib call from a fresh compressor,
+# ending on a byte boundary (sync flush): nothing refers back across a gap or into another piece,
+# so the pieces can be compressed in any order, by any thread, and the stream is always the same
+# bytes. The Adler-32 of the whole is one more such task. A zlib call releases the interpreter
+# lock for all of its run, so a PNG encoded on PngWriter's thread really runs on the other core;
+# a thread that would otherwise wait for it compresses the pieces still left. (The earlier
+# encoder skipped every gap of 8 KiB or more: about as much CPU, but 500-2,000 zlib calls a chart,
+# each taking the lock back, so beside the drawing its wall time was 2-2.5x its CPU and it held
+# up the next chart; see benchmarks/README.md, seventh session.) The result is one valid zlib
+# stream of the filtered rows, as zlib.compress would have compressed them: same pixels.
 PNG_BLOCK = 512  # bytes: the search for non-zero bytes looks at blocks of this size
-PNG_GAP_BLOCKS = 16  # this many all-zero blocks in a row (8 KiB) make a gap
-_ADLER = 65521
+PNG_GAP_BYTES = 64 * 1024  # a run of all-zero blocks this long (or longer) is a gap
+PNG_PIECE_BYTES = 4 * 2**20  # the most bytes one zlib call compresses
 _ZEROS_BASE = 4096  # bytes in the repeated piece of zeros; shorter runs have a piece each
 _ROWS_BASE = 32  # rows in the repeated piece of all-zero rows
 _DEFLATE_PIECES: dict = {}  # ("zeros", n) / ("rows", row length, k) / ("two",) -> piece
@@ -834,32 +841,97 @@ def _zero_pieces(n: int, out: list) -> None:
         out.append(_deflate_piece(("zeros", n)))
 
 
-def _gap_pieces(start: int, stop: int, row: int, out: list, a: int, b: int) -> tuple[int, int]:
-    """Pieces for the filtered bytes [start, stop) of a gap, which are zeros except the filter
-    byte 2 at each row start (multiples of ``row``); returns the Adler-32 sums (a, b) updated
-    for those bytes (a zero leaves a and adds a to b; a 2 adds 2 to a, then a to b)."""
+def _gap_pieces(start: int, stop: int, row: int) -> bytes:
+    """Deflate pieces for the filtered bytes [start, stop) of a gap, which are zeros except the
+    filter byte 2 at each row start (multiples of ``row``)."""
+    out: list[bytes] = []
     first = -(-start // row) * row  # the first row start in the gap
     if first >= stop:
         _zero_pieces(stop - start, out)
-        return a, (b + (stop - start) * a) % _ADLER
-    if first > start:
-        _zero_pieces(first - start, out)
-        b = (b + (first - start) * a) % _ADLER
+        return b"".join(out)
+    _zero_pieces(first - start, out)
     k = (stop - first) // row  # whole rows [2, 0, 0, ...]
-    if k:
-        if k >= _ROWS_BASE:
-            out.append(_deflate_piece(("rows", row, _ROWS_BASE)) * (k // _ROWS_BASE))
-        if k % _ROWS_BASE:
-            out.append(_deflate_piece(("rows", row, k % _ROWS_BASE)))
-        b = (b + row * (k * a + k * (k + 1))) % _ADLER  # sum over the rows of row * (a + 2i)
-        a = (a + 2 * k) % _ADLER
+    if k >= _ROWS_BASE:
+        out.append(_deflate_piece(("rows", row, _ROWS_BASE)) * (k // _ROWS_BASE))
+    if k % _ROWS_BASE:
+        out.append(_deflate_piece(("rows", row, k % _ROWS_BASE)))
     rest = stop - first - k * row  # the start of one more row: a 2, then zeros
     if rest:
         out.append(_deflate_piece(("two",)))
-        a = (a + 2) % _ADLER
-        b = (b + a + (rest - 1) * a) % _ADLER
         _zero_pieces(rest - 1, out)
-    return a, b
+    return b"".join(out)
+
+
+class _Deflation:
+    """The zlib stream of the filtered rows ``buf[:size]``: gaps of zeros as ready pieces, the
+    rest as tasks (:meth:`work`) that whichever threads call it share. ``inked``: the numbers of
+    the PNG_BLOCK-byte blocks of ``buf`` that hold a non-zero byte other than a filter byte."""
+
+    def __init__(self, buf, size: int, row: int, level: int, inked):
+        import threading
+
+        import numpy as np
+
+        self._data, self._level = memoryview(buf).cast("B")[:size], level
+        self._parts: list = []  # bytes, or None where a task's output goes
+        self._tasks: list = []  # (start, stop, part index); None: the checksum
+        pos = 0
+        if len(inked):
+            gap = max(1, PNG_GAP_BYTES // PNG_BLOCK)
+            cut = np.flatnonzero(np.diff(inked) > gap)
+            starts = (np.concatenate(([inked[0]], inked[cut + 1])) * PNG_BLOCK).tolist()
+            stops = np.minimum((np.concatenate((inked[cut], [inked[-1]])) + 1) * PNG_BLOCK, size).tolist()
+            for start, stop in zip(starts, stops):
+                if start > pos:
+                    self._parts.append(_gap_pieces(pos, start, row))
+                for a in range(start, stop, PNG_PIECE_BYTES):
+                    self._tasks.append((a, min(a + PNG_PIECE_BYTES, stop), len(self._parts)))
+                    self._parts.append(None)
+                pos = stop
+        if pos < size:
+            self._parts.append(_gap_pieces(pos, size, row))
+        self._tasks.append(None)
+        self._adler = b""
+        self._next, self._left, self._error = 0, len(self._tasks), None
+        self._lock, self._done = threading.Lock(), threading.Event()
+
+    def work(self) -> None:
+        """Take and do tasks until none is left to take."""
+        import zlib
+
+        while True:
+            with self._lock:
+                i = self._next
+                if i >= len(self._tasks):
+                    return
+                self._next = i + 1
+            try:
+                task = self._tasks[i]
+                if task is None:
+                    self._adler = zlib.adler32(self._data).to_bytes(4, "big")
+                else:
+                    start, stop, part = task
+                    co = zlib.compressobj(self._level, zlib.DEFLATED, -15)
+                    self._parts[part] = co.compress(self._data[start:stop]) + co.flush(zlib.Z_SYNC_FLUSH)
+            except BaseException as exc:  # raised by result(), in the thread that waits for it
+                self._error = self._error or exc
+            finally:
+                with self._lock:
+                    self._left -= 1
+                    if not self._left:
+                        self._done.set()
+
+    def result(self) -> bytes:
+        """The zlib stream (this thread helps with what is left, then waits for the rest)."""
+        import zlib
+
+        self.work()
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        final = zlib.compressobj(self._level, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)  # empty last block
+        # zlib header: deflate, 32K window, fastest (as zlib.compress level 1)
+        return b"".join([b"\x78\x01", *self._parts, final, self._adler])
 
 
 class PngScratch:
@@ -882,11 +954,20 @@ class PngScratch:
         self._buf = None
 
 
-def _up_filtered_zlib(rgba, level: int, scratch: PngScratch | None = None) -> bytes:
+def _up_filtered_zlib(rgba, level: int, scratch: PngScratch | None = None, done_reading=None,
+                      share=None) -> bytes:
     """The zlib stream of the PNG rows of ``rgba`` (h, w, 4), each with the "Up" filter; the
-    filtered rows are made in ``scratch``'s buffer if given."""
-    import zlib
+    filtered rows are made in ``scratch``'s buffer if given. ``done_reading()``, if given, is
+    called once ``rgba`` is no longer needed (before the compression); ``share(job)`` is given
+    the :class:`_Deflation` before this thread starts on it, so another thread can help."""
+    job = _deflation(rgba, level, scratch, done_reading)
+    if share is not None:
+        share(job)
+    return job.result()
 
+
+def _deflation(rgba, level: int, scratch: PngScratch | None = None, done_reading=None) -> _Deflation:
+    """The rows of ``rgba`` filtered, and their compression set out (see _up_filtered_zlib)."""
     import numpy as np
 
     height, width, channels = rgba.shape
@@ -900,45 +981,28 @@ def _up_filtered_zlib(rgba, level: int, scratch: PngScratch | None = None) -> by
     scan[:, 0] = 0  # (the filter bytes are set after the search for non-zero bytes)
     scan[0, 1:] = rows[0]  # for the first row "above" is zeros, so it is the row itself
     np.subtract(rows[1:], rows[:-1], out=scan[1:, 1:])  # uint8 arithmetic wraps: modulo 256
+    if done_reading is not None:
+        done_reading()
     words = buf.view(np.uint64).reshape(-1, PNG_BLOCK // 8)
     inked = np.flatnonzero(np.bitwise_or.reduce(words, axis=1))  # blocks holding a non-zero byte
     scan[:, 0] = 2  # filter type Up
-    out = [b"\x78\x01"]  # zlib header: deflate, 32K window, fastest (as zlib.compress level 1)
-    a, b = 1, 0  # Adler-32
-    co = zlib.compressobj(level, zlib.DEFLATED, -15)
-    data = memoryview(buf)
-    pos = 0
-    if len(inked):
-        cut = np.flatnonzero(np.diff(inked) > PNG_GAP_BLOCKS)
-        starts = (np.concatenate(([inked[0]], inked[cut + 1])) * PNG_BLOCK).tolist()
-        stops = np.minimum((np.concatenate((inked[cut], [inked[-1]])) + 1) * PNG_BLOCK, size).tolist()
-        for start, stop in zip(starts, stops):
-            if start > pos:
-                a, b = _gap_pieces(pos, start, row, out, a, b)
-            stretch = data[start:stop]
-            out.append(co.compress(stretch))
-            out.append(co.flush(zlib.Z_FULL_FLUSH))
-            adler = zlib.adler32(stretch, (b << 16) | a)
-            a, b = adler & 0xFFFF, adler >> 16
-            pos = stop
-    if pos < size:
-        a, b = _gap_pieces(pos, size, row, out, a, b)
-    out.append(co.flush(zlib.Z_FINISH))  # the final (empty) block
-    out.append(((b << 16) | a).to_bytes(4, "big"))
-    return b"".join(out)
+    return _Deflation(buf, size, row, level, inked)
 
 
 def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
-              level: int = PNG_COMPRESS_LEVEL, scratch: PngScratch | None = None) -> bytes:
+              level: int = PNG_COMPRESS_LEVEL, scratch: PngScratch | None = None,
+              done_reading=None, share=None) -> bytes:
     """A PNG file (8-bit RGBA) of an (height, width, 4) uint8 array, e.g. the Agg buffer.
 
     Every row uses PNG's "Up" filter (the byte difference from the row above, done in one numpy
     operation; a chart is mostly rows like the one above, which become zeros), compressed at a
-    fast zlib level with the zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder
-    picks a filter per row by trying all five, which cost more than the drawing. The same array
-    always gives the same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not
-    Latin-1); the physical size is ``dpi``. ``scratch``: a :class:`PngScratch` to work in (same
-    bytes; for a series of PNGs encoded one at a time)."""
+    fast zlib level with the long zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder picks a filter per
+    row by trying all five, which cost more than the drawing. The same array always gives the
+    same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not Latin-1); the
+    physical size is ``dpi``. ``scratch``: a :class:`PngScratch` to work in (same bytes; for a
+    series of PNGs encoded one at a time). ``done_reading()``: called once ``rgba`` has been
+    read (its memory may then be drawn on again while the rows are compressed); ``share(job)``:
+    lets another thread help compress (see :class:`PngWriter`)."""
     import struct
 
     import numpy as np
@@ -959,7 +1023,7 @@ def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
             out.append(_png_chunk(b"tEXt", k + b"\0" + str(value).encode("latin-1")))
         except UnicodeEncodeError:  # not compressed, no language tag
             out.append(_png_chunk(b"iTXt", k + b"\0\0\0\0\0" + str(value).encode("utf-8")))
-    out.append(_png_chunk(b"IDAT", _up_filtered_zlib(rgba, level, scratch)))
+    out.append(_png_chunk(b"IDAT", _up_filtered_zlib(rgba, level, scratch, done_reading, share)))
     out.append(_png_chunk(b"IEND", b""))
     return b"".join(out)
 
@@ -1433,8 +1497,10 @@ def _pixels(canvas):
     return np.asarray(canvas.get_renderer().buffer_rgba())
 
 
-def _png_of(pixels, dpi: float, description: str = "", scratch: PngScratch | None = None) -> bytes:
-    return png_bytes(pixels, dpi, {**SAVE_METADATA["png"], "Description": description}, scratch=scratch)
+def _png_of(pixels, dpi: float, description: str = "", scratch: PngScratch | None = None,
+            done_reading=None, share=None) -> bytes:
+    return png_bytes(pixels, dpi, {**SAVE_METADATA["png"], "Description": description}, scratch=scratch,
+                     done_reading=done_reading, share=share)
 
 
 def render_png(fig, dpi: float = PNG_DPI, description: str = "") -> bytes:
@@ -1454,15 +1520,21 @@ class PngWriter:
     :func:`export_chart` given a writer returns once its SVG, CSV and alt text are written, and
     the PNG is encoded while the caller draws the next chart (a series of charts takes about the
     drawing time alone, on two cores). At most one PNG waits: :meth:`submit` first waits for the
-    previous one, so no more than two charts' pixels are held at once."""
+    previous one, so no more than two charts' pixels are held at once. A caller that has to wait
+    helps to compress the pieces of the PNG still left (:class:`_Deflation`)."""
 
     def __init__(self):
         from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
         self._pending = None
+        self._job = None  # the _Deflation the writer's thread is working on, if any
         self.spares = _SpareRenderers()  # renderers whose PNG is written, for the next chart
         self.scratch = PngScratch()  # used by one PNG at a time (the writer's one thread)
+
+    def share(self, job) -> None:
+        """Called on the writer's thread with the compression it starts (see :meth:`wait`)."""
+        self._job = job
 
     def submit(self, write) -> None:
         """Run ``write()`` on the writer's thread, after the previous one has finished."""
@@ -1470,10 +1542,15 @@ class PngWriter:
         self._pending = self._pool.submit(write)
 
     def wait(self) -> None:
-        """Wait until every PNG submitted is written; raise the error of a failed one."""
+        """Wait until every PNG submitted is written, compressing what is left of it meanwhile;
+        raise the error of a failed one."""
         pending, self._pending = self._pending, None
         if pending is not None:
+            job = self._job
+            if job is not None and not pending.done():
+                job.work()  # (a finished job has nothing left to take)
             pending.result()
+            self._job = None
 
     def __enter__(self) -> PngWriter:
         return self
@@ -1500,17 +1577,24 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
         # The PNG is encoded on the writer's thread while this one draws the SVG: the encoding
         # reads only the finished Agg buffer, which the SVG renderer never touches (and which
         # stays alive, with this canvas's renderer, while the encoding holds its pixels). A
-        # writer of our own is left (and waited for) at the end of this block. Once the PNG is
-        # written, a caller's writer may hand the renderer to a later chart of the same size.
+        # writer of our own is left (and waited for) at the end of this block. Once its rows are
+        # filtered, a caller's writer may hand the renderer to a later chart of the same size.
         pixels = _pixels(canvas)
         renderer = canvas.get_renderer()
 
+        given = []
+
+        def give_back():  # once: the pixels are read (compression goes on in the scratch buffer)
+            if spares is not None and not given:
+                given.append(True)
+                spares.give(renderer)
+
         def write_png():
             try:
-                png.write_bytes(_png_of(pixels, PNG_DPI, description, scratch=writer.scratch))
+                png.write_bytes(_png_of(pixels, PNG_DPI, description, scratch=writer.scratch,
+                                        done_reading=give_back, share=writer.share))
             finally:
-                if spares is not None:
-                    spares.give(renderer)
+                give_back()
 
         writer.submit(write_png)
         # print_svg directly: savefig would run one more (layout-only) draw first
