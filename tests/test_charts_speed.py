@@ -120,3 +120,29 @@ def test_labels_left_out_of_the_layout_do_not_move_the_axes(shipped_tables, kind
         t.set_in_layout(True)
     for dpi in (charts.PNG_DPI, charts.NOTEBOOK_DPI):
         assert _positions(fig, dpi) == _positions(plain, dpi)
+
+
+def test_grade_bars_as_one_patch_a_grade_draw_what_barh_draws(shipped_tables, monkeypatch):
+    """grade_distribution_figure draws each grade's bars as one compound patch
+    (charts._barh_patch, sticky like barh's bars); plain barh gives the same pixels, limits
+    and legend."""
+    rounds = list(dict.fromkeys(shipped_tables["grades"]["round"]))
+
+    def drawn():
+        fig = compare_charts.grade_distribution_figure(shipped_tables["grades"], rounds)[0]
+        ax = fig.axes[0]
+        with style.house_style(), charts._drawn(fig, 100) as canvas:
+            return (charts._pixels(canvas).copy(), ax.get_xlim(), ax.get_ylim(),
+                    [t.get_text() for t in ax.get_legend().get_texts()], len(ax.patches))
+
+    fast = drawn()
+
+    def barh(ax, ys, widths, lefts, height, gid=None, sticky=False, **kwargs):
+        return ax.barh(list(ys), widths, left=lefts, height=height, **kwargs)
+
+    monkeypatch.setattr(charts, "_barh_patch", barh)
+    plain = drawn()
+    assert fast[4] == len(compare_charts.GRADE_STATES)  # one patch a grade
+    assert plain[4] > fast[4]  # (a bar each)
+    assert fast[1:4] == plain[1:4]
+    assert (fast[0] == plain[0]).all()

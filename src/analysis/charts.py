@@ -444,13 +444,15 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
 
 
 # ----- 3 coverage --------------------------------------------------------------------------------------
-def _barh_patch(ax, ys, widths, lefts, height: float, gid: str | None = None, **kwargs):
+def _barh_patch(ax, ys, widths, lefts, height: float, gid: str | None = None, sticky: bool = False,
+                **kwargs):
     """Horizontal bars drawn as one compound patch: the rectangles ``ax.barh(ys, widths,
     left=lefts, height=height, **kwargs)`` would make, with the same fill, edge and hatch (the
     hatch is aligned to the page, so it looks the same), but one artist instead of one per bar.
     Each bar was a Rectangle with its own transform, data-limit update and, when hatched, its own
     300 dpi hatch tile: a 43-force stacked chart spent most of its time there. Bars of one patch
-    must not overlap (they are the rows of one category)."""
+    must not overlap (they are the rows of one category). ``sticky``: the bars' left ends are
+    sticky edges, as barh makes them (autoscaling adds no margin beyond them)."""
     from matplotlib.patches import PathPatch
     from matplotlib.path import Path as MPath
 
@@ -465,6 +467,8 @@ def _barh_patch(ax, ys, widths, lefts, height: float, gid: str | None = None, **
     patch = PathPatch(MPath(verts, codes), **kwargs)
     if gid:
         patch.set_gid(gid)
+    if sticky:
+        patch.sticky_edges.x.extend(float(x) for x in lefts)
     _add_compound_patch(ax, patch, verts)
     ax.autoscale_view()  # as barh does (adding a patch updates the data limits, not the view)
     return patch

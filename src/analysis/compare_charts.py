@@ -371,6 +371,8 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
                               marks: style.Marks = style.Marks()):
     """Stacked bars: forces per grade, per question, per round. A force whose sources disagree
     counts once, as 'sources disagree', never under either grade."""
+    from .charts import _barh_patch
+
     counts = grade_counts(grades, round_order)
     labels = [f"{r}  {q}" for r, q in zip(counts["round"], counts["question_id"])]
     good_or_better = counts["outstanding"] + counts["good"]
@@ -387,10 +389,11 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
         ax = fig.add_subplot()
         left = pd.Series(0, index=counts.index)
         inside = {**_unclipped(ax), "in_layout": False}  # counts inside their bars: no layout needed
-        for g in GRADE_STATES:
+        for g in GRADE_STATES:  # (a grade's bars as one patch: the picture barh draws, a bar each)
             look = GRADE_LOOK[g]
             vals = counts[g]
-            ax.barh(range(len(counts)), vals, left=left, label=look.label, **style.patch_kwargs(look))
+            _barh_patch(ax, range(len(counts)), vals.tolist(), left.tolist(), 0.8, sticky=True,
+                        label=look.label, **style.patch_kwargs(look))
             for i, (v, lft) in enumerate(zip(vals, left)):
                 if v:
                     ax.text(lft + v / 2, i, str(int(v)), ha="center", va="center", fontsize=8,
