@@ -14,9 +14,9 @@ ones named) and writes them through ``charts.export_chart`` when that module exi
 through the small local exporter below. Rounds under embargo are refused unless
 ``allow_embargoed``; their charts are then marked. :func:`show` displays a chart in a notebook.
 
-Speed: the marks are drawn a class at a time (one patch per change type, one scatter per kind
-of marker, arrows as a collection, row labels as plain texts, the small multiples on one Axes)
-rather than an artist per cell, force or panel. The pictures are the same, but for the grade
+Speed: the marks are drawn a class at a time (one patch per change type or grade, one scatter
+per kind of marker, arrows as a collection, row labels as plain texts, the small multiples on
+one Axes) rather than an artist per cell, force or panel. The pictures are the same, but for the grade
 paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
 a chart while the previous one's PNG is encoded (:class:`analysis.charts.PngWriter`, which also
 hands a chart of the same size the renderer and PNG buffer of an earlier one), with the objects
