@@ -1000,13 +1000,13 @@ def png_bytes(rgba, dpi: float = PNG_DPI, text: dict | None = None,
 
     Every row uses PNG's "Up" filter (the byte difference from the row above, done in one numpy
     operation; a chart is mostly rows like the one above, which become zeros), compressed at a
-    fast zlib level with the long zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder picks a filter per
-    row by trying all five, which cost more than the drawing. The same array always gives the
-    same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not Latin-1); the
-    physical size is ``dpi``. ``scratch``: a :class:`PngScratch` to work in (same bytes; for a
-    series of PNGs encoded one at a time). ``done_reading()``: called once ``rgba`` has been
-    read (its memory may then be drawn on again while the rows are compressed); ``share(job)``:
-    lets another thread help compress (see :class:`PngWriter`)."""
+    fast zlib level with the long zero gaps skipped (:func:`_up_filtered_zlib`). Pillow's encoder
+    picks a filter per row by trying all five, which cost more than the drawing. The same array
+    always gives the same bytes. ``text`` becomes tEXt chunks (iTXt, UTF-8, when a value is not
+    Latin-1); the physical size is ``dpi``. ``scratch``: a :class:`PngScratch` to work in (same
+    bytes; for a series of PNGs encoded one at a time). ``done_reading()``: called once ``rgba``
+    has been read (its memory may then be drawn on again while the rows are compressed);
+    ``share(job)``: lets another thread help compress (see :class:`PngWriter`)."""
     import struct
 
     import numpy as np
