@@ -15,8 +15,8 @@ through the small local exporter below. Rounds under embargo are refused unless
 ``allow_embargoed``; their charts are then marked. :func:`show` displays a chart in a notebook.
 
 Speed: the marks are drawn a class at a time (one patch per change type or grade, one scatter
-per kind of marker, arrows as a collection, row labels as plain texts, the small multiples on
-one Axes) rather than an artist per cell, force or panel. The pictures are the same, but for the grade
+per kind of marker, arrows as a collection, row and column labels as plain texts, the small
+multiples on one Axes) rather than an artist per cell, force or panel. The pictures are the same, but for the grade
 paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
 a chart while the previous one's PNG is encoded (:class:`analysis.charts.PngWriter`, which also
 hands a chart of the same size the renderer and PNG buffer of an earlier one), with the objects
@@ -215,11 +215,10 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
         ax = fig.add_subplot()
         _dumbbell_marks(ax, d)
         _row_labels(fig, ax, d["force"].tolist(), fontsize=8, grid=True)
-        ax.set_xticks(range(5), X_LABELS)
+        _col_labels(fig, ax, X_LABELS, grid_colour="#E5E5E5")  # (as set_xticks and an x grid)
         ax.set_xlim(-0.5, 6.2)
         ax.set_ylim(-0.7, len(d) - 0.3)
         ax.axvline(3.5, color="#BFBFBF", lw=0.8, ls="--")
-        ax.grid(axis="x", color="#E5E5E5")
     data = d[["round", "baseline_round", "force_id", "force", "criterion_id", "before_value",
               "before_judgement", "before_round", "after_value", "after_judgement", "change"]].copy()
     alt = (f"Dumbbell chart for criterion {criterion_id} ({label}). For each of {len(d)} forces it shows "
@@ -254,6 +253,40 @@ def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool) -> None
     colour, unclipped = _rc("ytick.labelcolor"), _unclipped(ax)
     for y, text in zip(rows, labels):
         ax.text(0, y, text, transform=left, ha="right", va="center", fontsize=fontsize, color=colour, **unclipped)
+
+
+def _col_labels(fig, ax, labels: list[str], top: bool = False, grid_colour: str | None = None) -> None:
+    """Column i labelled ``labels[i]`` at x = i, as x tick labels would be, below the Axes or
+    (``top``, as after ``xaxis.tick_top()``) above it: tick marks, pad and colours from the
+    style, and a grid line per column in ``grid_colour`` if given. Plain texts and two
+    collections instead of Matplotlib's tick objects: about 2% fewer instructions a dumbbell
+    chart, more for the first of a series (tests/test_charts_speed.py compares the pictures)."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.markers import TICKDOWN, TICKUP
+    from matplotlib.transforms import blended_transform_factory, offset_copy
+
+    cols = range(len(labels))
+    ax.set_xticks([])
+    ax.xaxis.grid(False)
+    axes_y = blended_transform_factory(ax.transData, ax.transAxes)  # y: 0-1 up the Axes
+    # (with axes.axisbelow the axis, its grid, ticks and labels are drawn at zorder 0.5)
+    zorder = 0.5 if _rc("axes.axisbelow") is True else 2.5
+    if grid_colour is not None:
+        ax.add_collection(LineCollection([[(x, 0), (x, 1)] for x in cols], transform=axes_y, colors=[grid_colour],
+                                         linewidths=_rc("grid.linewidth"), linestyles=_rc("grid.linestyle"),
+                                         alpha=_rc("grid.alpha"), capstyle=_rc("lines.solid_capstyle"),
+                                         zorder=zorder), autolim=False)
+    size = _rc("xtick.major.size")
+    if top or _rc("xtick.bottom"):
+        ax.scatter(list(cols), [1 if top else 0] * len(labels), transform=axes_y, marker=TICKUP if top else TICKDOWN,
+                   s=size ** 2, c=[_rc("xtick.color")], linewidths=_rc("xtick.major.width"), clip_on=False,
+                   zorder=zorder).set_in_layout(False)
+    away = size + _rc("xtick.major.pad")
+    at = offset_copy(axes_y, fig=fig, y=away if top else -away, units="points")
+    unclipped = _unclipped(ax)
+    for x, text in zip(cols, labels):
+        ax.text(x, 1 if top else 0, text, transform=at, ha="center", va="bottom" if top else "top",
+                fontsize=_rc("xtick.labelsize"), color=_rc("xtick.labelcolor"), zorder=zorder, **unclipped)
 
 
 # ----- batched cells -------------------------------------------------------------------------------
@@ -333,9 +366,8 @@ def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
         _cells_by_class(ax, {c: by_change.get(c, []) for c in CHANGE_TYPES}, CHANGE_LOOK, "change")
         ax.set_xlim(-0.5, len(crits) - 0.5)
         ax.set_ylim(len(forces) - 0.5, -0.5)
-        ax.set_xticks(range(len(crits)), crits)
         _row_labels(fig, ax, [names.get(f, f) for f in forces], fontsize=8, grid=False)
-        ax.xaxis.tick_top()
+        _col_labels(fig, ax, crits, top=True)  # (as set_xticks, then xaxis.tick_top)
         ax.grid(False)
         handles = [Patch(label=f"{CHANGE_LOOK[c].symbol}  {CHANGE_LOOK[c].label}".strip(),
                          **style.patch_kwargs(CHANGE_LOOK[c]) | {"edgecolor": "#6F777B"})
