@@ -16,8 +16,8 @@ through the small local exporter below. Rounds under embargo are refused unless
 
 Speed: the marks are drawn a class at a time (one patch per change type or grade, one scatter
 per kind of marker, arrows as a collection, row and column labels as plain texts, the small
-multiples on one Axes) rather than an artist per cell, force or panel. The pictures are the same, but for the grade
-paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
+multiples on one Axes) rather than an artist per cell, force or panel. The pictures are the
+same, but for the grade paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
 a chart while the previous one's PNG is encoded (:class:`analysis.charts.PngWriter`, which also
 hands a chart of the same size the renderer and PNG buffer of an earlier one), with the objects
 that existed before left out of the garbage collector's full collections. Labels that lie inside
