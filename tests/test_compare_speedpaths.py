@@ -286,7 +286,8 @@ def test_change_matrix_draws_one_patch_and_one_scatter_per_change(shipped_tables
         if sym:
             assert len(sym[0].get_offsets()) == n
     assert cells["change-cells-not_revisited"].get_hatch() == "///"  # not colour alone
-    assert len(ax.texts) == shipped_changes["force_id"].nunique()  # force names, no Text per cell
+    # force names and criterion labels, no Text per cell
+    assert len(ax.texts) == shipped_changes["force_id"].nunique() + shipped_changes["criterion_id"].nunique()
     assert "not revisited" in alt and len(data) == shipped_changes["force_id"].nunique()
 
 
