@@ -17,12 +17,13 @@ through the small local exporter below. Rounds under embargo are refused unless
 Speed: the marks are drawn a class at a time (one patch per change type or grade, one scatter
 per kind of marker, arrows as a collection, row and column labels as plain texts, the small
 multiples on one Axes) rather than an artist per cell, force or panel. The pictures are the
-same, but for the grade paths now labelling the years under the lowest panel of every column. :func:`export_all` draws
-a chart while the previous one's PNG is encoded (:class:`analysis.charts.PngWriter`, which also
-hands a chart of the same size the renderer and PNG buffer of an earlier one), with the objects
-that existed before left out of the garbage collector's full collections. Labels that lie inside
-their Axes (dumbbell change names, bar counts) are left out of the layout
-(tests/test_charts_speed.py checks the Axes get the same place).
+same, but for the grade paths now labelling the years under the lowest panel of every column.
+:func:`export_all` draws a chart while the previous one's PNG is encoded
+(:class:`analysis.charts.PngWriter`, which also hands a chart of the same size the renderer and
+PNG buffer of an earlier one), with the objects that existed before left out of the garbage
+collector's full collections. Labels that lie inside their Axes (dumbbell change names, bar
+counts) are left out of the layout (tests/test_charts_speed.py checks the Axes get the same
+place).
 """
 
 from __future__ import annotations
@@ -269,8 +270,9 @@ def _col_labels(fig, ax, labels: list[str], top: bool = False, grid_colour: str 
     ax.set_xticks([])
     ax.xaxis.grid(False)
     axes_y = blended_transform_factory(ax.transData, ax.transAxes)  # y: 0-1 up the Axes
-    # (with axes.axisbelow the axis, its grid, ticks and labels are drawn at zorder 0.5)
-    zorder = 0.5 if _rc("axes.axisbelow") is True else 2.5
+    # the zorder Matplotlib draws the axis (grid, ticks, labels) at, by axes.axisbelow
+    below = _rc("axes.axisbelow")
+    zorder = 0.5 if below is True else 1.5 if below == "line" else 2.5
     if grid_colour is not None:
         ax.add_collection(LineCollection([[(x, 0), (x, 1)] for x in cols], transform=axes_y, colors=[grid_colour],
                                          linewidths=_rc("grid.linewidth"), linestyles=_rc("grid.linestyle"),
