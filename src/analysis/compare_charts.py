@@ -261,7 +261,8 @@ def _col_labels(fig, ax, labels: list[str], top: bool = False, grid_colour: str 
     (``top``, as after ``xaxis.tick_top()``) above it: tick marks, pad and colours from the
     style, and a grid line per column in ``grid_colour`` if given. Plain texts and two
     collections instead of Matplotlib's tick objects: about 2% fewer instructions a dumbbell
-    chart, more for the first of a series (tests/test_charts_speed.py compares the pictures)."""
+    chart, 0.45 billion fewer for the change matrix (tests/test_charts_speed.py compares the
+    pictures)."""
     from matplotlib.collections import LineCollection
     from matplotlib.markers import TICKDOWN, TICKUP
     from matplotlib.transforms import blended_transform_factory, offset_copy
