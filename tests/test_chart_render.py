@@ -245,14 +245,7 @@ def test_deflation_is_the_same_whoever_compresses(monkeypatch):
     img = _chart_like(200, 900, 12)
     alone = charts._deflation(img, 1).result()
     job = charts._deflation(img, 1)
-    done_by: dict = {}
-    real_work = job.work
-
-    def work():
-        real_work()
-        done_by[threading.get_ident()] = True
-
-    helpers = [threading.Thread(target=work) for _ in range(3)]
+    helpers = [threading.Thread(target=job.work) for _ in range(3)]
     for t in helpers:
         t.start()
     shared = job.result()
@@ -277,6 +270,7 @@ def test_png_writer_wait_compresses_what_is_left(monkeypatch):
     """A caller waiting for a PNG takes the pieces its thread has not started, and the pixels'
     renderer is handed on as soon as the rows are filtered, before any compressing."""
     import threading
+    import time
 
     monkeypatch.setattr(charts, "PNG_PIECE_BYTES", 2000)
     img = _chart_like(100, 400, 13)
@@ -298,7 +292,7 @@ def test_png_writer_wait_compresses_what_is_left(monkeypatch):
         for _ in range(2000):
             if job._next >= len(job._tasks):
                 return
-            threading.Event().wait(0.005)
+            time.sleep(0.005)
         raise AssertionError("the waiting caller took no pieces")
 
     out = {}

@@ -1533,7 +1533,7 @@ class PngWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="png")
         self._pending = None
         self._job = None  # the _Deflation the writer's thread is working on, if any
-        self.spares = _SpareRenderers()  # renderers whose PNG is written, for the next chart
+        self.spares = _SpareRenderers()  # renderers whose rows are filtered, for the next chart
         self.scratch = PngScratch()  # used by one PNG at a time (the writer's one thread)
 
     def share(self, job) -> None:
