@@ -76,6 +76,26 @@ def _odd_figure():
     return fig
 
 
+def _variants_figure():
+    """One string in many ways at once (rotation and its mode, alignments, size, weight, family,
+    line spacing, multi-line alignment), so a layout kept for one way and given to another
+    would show."""
+    fig = new_figure(6, 5, title="Same words", subtitle="Same words")
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 4)
+    ax.set_ylim(0, 6)
+    ax.set_xlabel("Same words")
+    for i, kw in enumerate([{}, {"rotation": 90}, {"rotation": 33}, {"rotation": 33, "rotation_mode": "anchor"},
+                            {"ha": "right"}, {"ha": "center", "va": "top"}, {"va": "baseline"},
+                            {"va": "center_baseline", "rotation": 60}, {"fontsize": 14}, {"fontweight": "bold"},
+                            {"family": "monospace"}, {"fontstyle": "italic"}]):
+        ax.text(0.3 + (i % 4), 0.5 + (i // 4), "Same words", **kw)
+    for i, kw in enumerate([{}, {"linespacing": 2.0}, {"multialignment": "right"}, {"multialignment": "center",
+                                                                                   "ha": "right"}]):
+        ax.text(0.3 + i, 4.2, "Same words\nand more", **kw)
+    return fig
+
+
 def _grey_figure():
     """A figure whose background is not white (the white shortcut must not apply)."""
     fig = new_figure(3, 2, title="Grey")
@@ -105,11 +125,12 @@ def chart_makers(shipped_tables, synth_tables):
         "matrix": lambda: plan["01_framework_matrix"]().figure,  # rotated labels, hatching, symbols
         "coverage": lambda: plan["03_coverage_by_force"]().figure,
         "odd": _odd_figure,
+        "variants": _variants_figure,
         "grey": _grey_figure,
     }
 
 
-@pytest.mark.parametrize("which", ["criterion", "matrix", "coverage", "synthetic", "odd", "grey"])
+@pytest.mark.parametrize("which", ["criterion", "matrix", "coverage", "synthetic", "odd", "variants", "grey"])
 def test_fast_agg_canvas_draws_the_same_pixels_as_matplotlib(chart_makers, which):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -123,10 +144,11 @@ def test_fast_agg_canvas_draws_the_same_pixels_as_matplotlib(chart_makers, which
         assert (fast == stock).all(), f"{int((fast != stock).any(axis=2).sum())} pixels differ"
 
 
-def test_fast_agg_canvas_same_pixels_at_notebook_dpi(chart_makers):
+@pytest.mark.parametrize("which", ["odd", "variants"])
+def test_fast_agg_canvas_same_pixels_at_notebook_dpi(chart_makers, which):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    make = chart_makers["odd"]
+    make = chart_makers[which]
     stock = _agg_pixels(make, FigureCanvasAgg, dpi=charts.NOTEBOOK_DPI)
     fast = _agg_pixels(make, charts._fast_backends()[0], dpi=charts.NOTEBOOK_DPI)
     assert (fast == stock).all()
@@ -154,7 +176,7 @@ def test_fast_canvas_redraw_and_buffer_reads_see_a_cleared_canvas(chart_makers):
     assert (outs[0][2] == [255, 255, 255, 0]).all()
 
 
-@pytest.mark.parametrize("which", ["criterion", "matrix", "synthetic", "odd"])
+@pytest.mark.parametrize("which", ["criterion", "matrix", "synthetic", "odd", "variants"])
 def test_fast_svg_canvas_writes_the_same_bytes_as_matplotlib(chart_makers, which):
     from matplotlib.backends.backend_svg import FigureCanvasSVG
 

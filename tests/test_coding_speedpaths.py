@@ -235,3 +235,34 @@ def test_other_breaks_are_only_skipped_when_none_can_begin(rules, texts):
             assert all(x[0] in chars for x in found), (t, found)
             skipped += not any(ch in low for ch in chars)
     assert skipped > 100
+
+
+def test_coding_makes_no_reference_cycles(codebook, texts):
+    """code_findings pauses the cyclic garbage collector while it codes (_collector_paused): only
+    safe while coding leaves nothing for that collector. Fresh rules, so first-use work (pattern
+    compiling, the gate's memo) is in the count too; then the collector is back as it was."""
+    import gc
+
+    import pandas as pd
+
+    from analysis import coding
+
+    rules = Rules.load(RULES_PATH, codebook)
+    findings = pd.DataFrame({"finding_id": [f"f{i}" for i in range(len(texts))], "text": texts,
+                             "area": ["attendance"] * len(texts)})
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with coding._collector_paused():
+            assert not gc.isenabled()
+            for text in texts:
+                rules.code_text(text, "attendance")
+        assert not gc.isenabled()  # a caller's choice is kept
+        assert gc.collect() == 0   # nothing unreachable was left behind
+    finally:
+        if was_enabled:
+            gc.enable()
+    out = coding.code_findings(findings, codebook, rules)
+    assert gc.isenabled() == was_enabled
+    assert set(out["finding_id"]) == set(findings["finding_id"])
