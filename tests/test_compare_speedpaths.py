@@ -315,6 +315,34 @@ def test_dumbbell_arrows_and_markers_are_collections(shipped_tables, shipped_cha
     assert len(short[1]) == len(sub) - n_kept and f"{n_kept} were not revisited and are not shown" in short[2]
 
 
+def test_dumbbell_row_grid_lines_stop_before_the_change_names(shipped_tables, shipped_changes):
+    """A row's grid line runs through the middle of the change's name at the right, where it
+    reads as struck out ("Not revisited"): the lines end before the names start."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.collections import LineCollection
+
+    from analysis import compare_charts as cc
+
+    sub = shipped_changes[shipped_changes["criterion_id"] == "A5"]
+    for only in (False, True):
+        fig, data, _ = cc.dumbbell_figure(sub, "A5", cc._short_names(shipped_tables), "label", only_revisited=only)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        ax = fig.axes[0]
+        rows = [c for c in ax.collections if isinstance(c, LineCollection)
+                and len(c.get_segments()) == len(data) and all(s[0][1] == s[1][1] for s in c.get_segments())]
+        assert len(rows) == 1  # one horizontal grid line per row
+        grid = rows[0]
+        ends = grid.get_transform().transform([s[1] for s in grid.get_segments()])[:, 0]
+        renderer = canvas.get_renderer()
+        names = [t for t in ax.texts if t.get_position()[0] == cc.DUMBBELL_LABEL_X]
+        assert len(names) == len(data)
+        starts = [t.get_window_extent(renderer).x0 for t in names]
+        assert ends.max() < min(starts)
+        # the judgement columns (x 0-4, "Contested" the last) keep their full row lines
+        assert ends.min() > ax.transData.transform((4, 0))[0]
+
+
 def test_arrow_head_tip_stops_short_of_the_point():
     from analysis import compare_charts as cc
 

@@ -131,6 +131,12 @@ def _shafts_class():
     return Shafts
 
 
+DUMBBELL_XLIM = (-0.5, 6.2)  # the judgement columns at x 0-4, then the change's name
+DUMBBELL_LABEL_X = 4.6       # where the change's name starts
+# The rows' grid lines stop short of the names (a line through a name reads as struck out).
+DUMBBELL_GRID_STOP = (DUMBBELL_LABEL_X - 0.15 - DUMBBELL_XLIM[0]) / (DUMBBELL_XLIM[1] - DUMBBELL_XLIM[0])
+
+
 def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
     """Row i of ``d``: an arrow from the before to the after judgement (where they differ), the
     before marker hollow and the after marker filled, in the change's colour, and the change
@@ -175,9 +181,11 @@ def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
     for i, (ch, _, _) in enumerate(rows):
         look = CHANGE_LOOK[ch]
         if ch == "not_revisited":
-            ax.text(4.6, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT, **inside)
+            ax.text(DUMBBELL_LABEL_X, i, look.label.split(" (")[0], va="center", fontsize=8, color=style.MUTED_TEXT,
+                    **inside)
         else:
-            ax.text(4.6, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT, **inside)
+            ax.text(DUMBBELL_LABEL_X, i, f"{look.symbol} {look.label}", va="center", fontsize=8, color=style.TEXT,
+                    **inside)
 
 
 # ----- dumbbell -----------------------------------------------------------------------------------
@@ -215,9 +223,9 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
                                source=SOURCE.format(tables="changes"), marks=marks)
         ax = fig.add_subplot()
         _dumbbell_marks(ax, d)
-        _row_labels(fig, ax, d["force"].tolist(), fontsize=8, grid=True)
+        _row_labels(fig, ax, d["force"].tolist(), fontsize=8, grid=True, grid_stop=DUMBBELL_GRID_STOP)
         _col_labels(fig, ax, X_LABELS, grid_colour="#E5E5E5")  # (as set_xticks and an x grid)
-        ax.set_xlim(-0.5, 6.2)
+        ax.set_xlim(*DUMBBELL_XLIM)
         ax.set_ylim(-0.7, len(d) - 0.3)
         ax.axvline(3.5, color="#BFBFBF", lw=0.8, ls="--")
     data = d[["round", "baseline_round", "force_id", "force", "criterion_id", "before_value",
@@ -230,10 +238,11 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
     return fig, data, alt
 
 
-def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool) -> None:
+def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool, grid_stop: float = 1.0) -> None:
     """Row i labelled ``labels[i]`` at y = i, as y tick labels would be (tick mark, pad, colour,
-    and a grid line per row when ``grid``), but as plain texts and two collections: tick objects
-    for 43 forces cost more to make, lay out and draw than the rest of the chart."""
+    and a grid line per row when ``grid``, from the left edge to ``grid_stop`` of the Axes'
+    width), but as plain texts and two collections: tick objects for 43 forces cost more to
+    make, lay out and draw than the rest of the chart."""
     from matplotlib.collections import LineCollection
     from matplotlib.markers import TICKLEFT
     from matplotlib.transforms import blended_transform_factory, offset_copy
@@ -243,7 +252,7 @@ def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool) -> None
     ax.yaxis.grid(False)
     axes_x = blended_transform_factory(ax.transAxes, ax.transData)  # x: 0-1 across the Axes
     if grid:
-        ax.add_collection(LineCollection([[(0, y), (1, y)] for y in rows], transform=axes_x,
+        ax.add_collection(LineCollection([[(0, y), (grid_stop, y)] for y in rows], transform=axes_x,
                                          colors=[_rc("grid.color")], linewidths=_rc("grid.linewidth"), zorder=0.5),
                           autolim=False)
     if _rc("ytick.left"):
