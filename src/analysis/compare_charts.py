@@ -174,7 +174,7 @@ def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
                    linewidths=1.5, zorder=3)
         ax.scatter([xa for _, _, _, xa in moved], ys, s=7 ** 2, c=colours, edgecolors=colours,
                    linewidths=mew, zorder=4)
-    # The change named at the right, inside the Axes (x 4.6 of -0.5..6.2 on a figure of fixed
+    # The change named at the right, inside the Axes (DUMBBELL_LABEL_X within DUMBBELL_XLIM, on a figure of fixed
     # width; the longest name ends well before the edge), so left out of the layout: the layout
     # engine measured each of them twice and the Axes' box already contains them.
     inside = {**_unclipped(ax), "in_layout": False}
