@@ -88,9 +88,15 @@ def test_criterion_title_states_the_count(shipped_tables, synth):
     for tables in (shipped_tables, synth[1]):
         rid = cf.primary_round(tables)
         m = tables["matrix"]
-        yes = int(((m["round"] == rid) & (m["criterion_id"] == "A2") & (m["value"] == "yes")).sum())
+        a2 = m[(m["round"] == rid) & (m["criterion_id"] == "A2")]
+        yes = int((a2["value"] == "yes").sum())
+        unsettled = int(a2["value"].isin(["not_reported", "contested"]).sum())
         c = charts.criterion_counts(tables, "A2", rid)
-        assert c.title == f"{yes} of 43 forces had an attend-all-crimes policy"
+        if unsettled:
+            assert c.title.startswith(f"{yes} of {43 - unsettled} forces with a settled finding had an "
+                                      "attend-all-crimes policy; ")
+        else:
+            assert c.title == f"{yes} of 43 forces had an attend-all-crimes policy"
         assert c.data["n_forces"].sum() == 43
         # the forces behind a short bar are named on the chart
         yes_names = c.data.loc[c.data["value"] == "yes", "forces"].iloc[0].split("; ")
@@ -100,7 +106,38 @@ def test_criterion_title_states_the_count(shipped_tables, synth):
     # a criterion without a template gets a generic finding naming its most common value
     c = charts.criterion_counts(shipped_tables, "P1")
     top = c.data[~c.data["value"].isin(["not_reported", "contested"])].sort_values("n_forces").iloc[-1]
-    assert c.title.startswith("Written crime-prevention strategy: ") and f"{int(top.n_forces)} of 43" in c.title
+    assert c.title.startswith("Written crime-prevention strategy: ") and f"{int(top.n_forces)} of " in c.title
+    c.figure.clear()
+
+
+def test_criterion_title_counts_only_forces_with_a_settled_finding(shipped_tables):
+    """'1 of 43 forces gave officers extensive mobile technology' would read as 42 without it, when
+    most forces simply have no finding: the count is out of the forces with one, and the rest
+    are named as having none."""
+    m = shipped_tables["matrix"]
+    for rid in cf.coded_rounds(shipped_tables):
+        for cid in ("F4", "P1", "A8"):  # a template title, and the generic one
+            cell = m[(m["round"] == rid) & (m["criterion_id"] == cid)]
+            missing = int((cell["value"] == "not_reported").sum())
+            contested = int((cell["value"] == "contested").sum())
+            settled = 43 - missing - contested
+            title = charts.criterion_counts(shipped_tables, cid, rid)
+            title.figure.clear()
+            title = title.title
+            if settled == 0:
+                assert title.endswith("no force has a reported finding") or "no settled finding" in title
+                assert not re.search(r"\b0 of ", title)
+                continue
+            assert f" of {settled} force" in title and " of 43 forces" not in title, title
+            if missing:
+                assert title.endswith(f"no finding for {missing} forces" if missing > 1 else "no finding for 1 force")
+    # every force settled: the plain count
+    assert charts.criterion_counts(shipped_tables, "A2", "core_business_2014").title.startswith("8 of 43 forces had")
+    # none settled, one contested: no count at all
+    counts = pd.DataFrame({"value": ["yes", "no", "contested", "not_reported"], "n_forces": [0, 0, 1, 42],
+                           "value_label": ["Yes", "No", "Contested", "Not reported"]})
+    assert charts.criterion_title(shipped_tables, "A2", counts) == (
+        "Attend-all-crimes policy: no settled finding (sources disagree for 1 force, no finding for 42 forces)")
 
 
 def test_matrix_draws_not_reported_differently_from_negative(shipped_tables):
@@ -156,6 +193,72 @@ def test_crimes_attended_has_national_average_and_flags(shipped_tables, synth):
     s = charts.crimes_attended_chart(synth[1], raw=synth[0].raw)
     assert s.data["national_average"].isna().all()  # no real national figure on synthetic data
     s.figure.clear()
+
+
+def test_average_label_is_not_struck_through(shipped_tables):
+    """The national average's dashed line stops where its label starts, and the label's white
+    ground hides the grid line that would otherwise run through it."""
+    from matplotlib.colors import to_rgba
+
+    c = charts.crimes_attended_chart(shipped_tables, raw=RAW)
+    ax = c.figure.axes[0]
+    (label,) = [t for t in ax.texts if t.get_text().startswith("E&W average")]
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    with charts._drawn(c.figure, 72) as canvas:
+        box = label.get_window_extent(canvas.get_renderer())
+        line_top = ax.transData.transform(line.get_xydata())[:, 1].max()
+        assert line_top <= box.y0 + 0.5  # (display y grows upwards)
+        bottom = ax.transData.transform((0, len(c.data) - 0.5))[1]
+        assert ax.transData.transform(line.get_xydata())[:, 1].min() <= bottom + 0.5  # still reaches the axis
+    ground = label.get_bbox_patch()
+    assert ground is not None and to_rgba(ground.get_facecolor()) == (1.0, 1.0, 1.0, 1.0)
+    c.figure.clear()
+
+
+def _texts_outside(fig) -> list[str]:
+    """The texts drawn (laid out as the export lays them out) that reach beyond the figure's edges."""
+    from matplotlib.text import Text
+
+    drawn, draw = [], Text.draw
+
+    def recording(self, renderer):
+        if self.get_visible() and self.get_text().strip():
+            drawn.append(self)
+        return draw(self, renderer)
+
+    Text.draw = recording
+    try:
+        with charts._drawn(fig, 72) as canvas:
+            renderer = canvas.get_renderer()
+            w, h = fig.bbox.width, fig.bbox.height
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn]
+    finally:
+        Text.draw = draw
+    assert drawn  # (the recording saw the drawing)
+    return [f"{s!r} at {[round(v) for v in b.extents]} in {round(w)} x {round(h)}" for s, b in boxes
+            if b.x0 < -0.5 or b.y0 < -0.5 or b.x1 > w + 0.5 or b.y1 > h + 0.5]
+
+
+def test_no_chart_text_is_cut_off_at_the_figure_edge(shipped_tables, synth):
+    """Every title, label, legend entry and note of every exported chart lies inside the image
+    (the grade distribution's legend once ran off its right edge)."""
+    from analysis import compare_charts
+
+    cut = {}
+    for tables, raw, rounds in ((shipped_tables, RAW, cf.coded_rounds(shipped_tables)),  # (with marks:)
+                                (synth[1], synth[0].raw, [cf.primary_round(synth[1])])):
+        for rid in rounds:
+            for name, make in charts.chart_plan(tables, rid, raw):
+                chart = make()
+                if chart is not None:
+                    cut[chart.name] = _texts_outside(chart.figure)
+                    chart.figure.clear()
+    for name, _rounds, draw in compare_charts.chart_plan(shipped_tables):
+        fig = draw()[0]
+        cut[name] = _texts_outside(fig)
+        fig.clear()
+    assert "grade_distribution" in cut and len(cut) > 40
+    assert not {k: v for k, v in cut.items() if v}
 
 
 # ----- export ------------------------------------------------------------------------------------------
@@ -241,7 +344,7 @@ def test_a2_subtitle_names_forces_settled_between_conflicting_sources(shipped_ta
     from analysis import charts
 
     c = charts.criterion_counts(shipped_tables, "A2", "core_business_2014")
-    assert "2 force(s) settled between conflicting sources" in c.subtitle
+    assert "2 forces settled between conflicting sources" in c.subtitle
     assert "Cleveland" in c.subtitle and "Dyfed-Powys" in c.subtitle
     c4 = charts.criterion_counts(shipped_tables, "F4", "core_business_2014")
     assert "settled" not in c4.subtitle

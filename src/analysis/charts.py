@@ -37,15 +37,16 @@ from .style import (COVERAGE_ORDER, JUDGEMENT_LOOK, JUDGEMENT_ORDER, SAVE_METADA
                     TIER_LOOK, UNKNOWN, EmbargoError, Marks, format_embargo, house_style, judgement_handles,
                     marks_for, new_figure, patch_kwargs)
 
-# Titles for the headline criteria, filled with counts per value ({yes}, {extensive} ...) and {N}.
+# Titles for the headline criteria, filled with counts per value ({yes}, {extensive} ...) and {of_n}.
 # Any other criterion gets a generic title naming its most common reported value.
-TITLE_TEMPLATES = {
-    "A2": "{yes} of {N} forces had an attend-all-crimes policy",
-    "A3": "{consistent} of {N} forces consistently identified vulnerable and repeat victims",
-    "A4": "{yes} of {N} forces could say how many crimes they attend",
-    "A9": "{yes} of {N} forces had PCSOs investigating crimes beyond their role",
-    "F4": "{extensive} of {N} forces gave officers extensive mobile technology on patrol",
+TITLE_TEMPLATES = {  # {of_n}: "of 43 forces", or "of 5 forces with a settled finding" (see criterion_title)
+    "A2": "{yes} {of_n} had an attend-all-crimes policy",
+    "A3": "{consistent} {of_n} consistently identified vulnerable and repeat victims",
+    "A4": "{yes} {of_n} could say how many crimes they attend",
+    "A9": "{yes} {of_n} had PCSOs investigating crimes beyond their role",
+    "F4": "{extensive} {of_n} gave officers extensive mobile technology on patrol",
 }
+AVERAGE_LABEL_Y = -0.7  # crimes attended: where the national average's label sits (bars at 0, 1, ...)
 MAX_NAMES = 12  # list force names beside a bar up to this many; beyond, the CSV has them
 
 
@@ -369,20 +370,37 @@ def value_looks(info: dict) -> dict:
 
 # ----- 2 one criterion ----------------------------------------------------------------------------------
 def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> str:
+    """The finding for one criterion's chart. Counts are out of the forces with a settled finding:
+    a force without one (not reported, or sources disagree) is not a force without the practice,
+    so "1 of 43 forces ..." is written only when all 43 have a settled finding, and otherwise
+    "1 of 2 forces with a settled finding ...; no finding for 41 forces"."""
     n = int(counts["n_forces"].sum())
     by_value = {v: int(k) for v, k in zip(counts["value"].tolist(), counts["n_forces"].tolist())}
     info = _criterion_info(tables, criterion_id)
+    missing, contested = by_value.get(cf.NOT_REPORTED, 0), by_value.get(cf.CONTESTED, 0)
+    settled = n - missing - contested
+    if settled == 0:
+        return (f"{info['label']}: no force has a reported finding" if not contested else
+                f"{info['label']}: no settled finding (sources disagree for {_forces(contested)}, "
+                f"no finding for {_forces(missing)})")
+    of_n = f"of {n} forces" if settled == n else f"of {_forces(settled)} with a settled finding"
+    rest = "; ".join(([f"no finding for {_forces(missing)}"] if missing else [])
+                     + ([f"sources disagree for {_forces(contested)}"] if contested else []))
+    rest = f"; {rest}" if rest else ""
     template = TITLE_TEMPLATES.get(criterion_id)
     if template:
         try:
-            return template.format(N=n, **by_value)
+            return template.format(of_n=of_n, **by_value) + rest
         except KeyError:
             pass
     reported = counts[~counts["value"].isin([cf.NOT_REPORTED, cf.CONTESTED])]
-    if reported["n_forces"].sum() == 0:
-        return f"{info['label']}: no force has a reported finding"
     top = reported.sort_values("n_forces", ascending=False, kind="stable").iloc[0]
-    return f"{info['label']}: {int(top.n_forces)} of {n} forces were coded '{top.value_label.lower()}'"
+    verb = "was" if int(top.n_forces) == 1 else "were"
+    return f"{info['label']}: {int(top.n_forces)} {of_n} {verb} coded '{top.value_label.lower()}'{rest}"
+
+
+def _forces(k: int) -> str:
+    return f"{k} force" if k == 1 else f"{k} forces"
 
 
 def _short_names(tables: dict, force_ids) -> list[str]:
@@ -401,7 +419,7 @@ def criterion_counts(tables: dict, criterion_id: str, round_id: str | None = Non
     title = criterion_title(tables, criterion_id, counts)
     nr = int(counts.loc[counts["value"] == cf.NOT_REPORTED, "n_forces"].sum())
     settled = _settled_by_precedence(tables, rid).get(criterion_id, [])
-    settled_note = (f" {len(settled)} force(s) settled between conflicting sources by source strength "
+    settled_note = (f" {_forces(len(settled))} settled between conflicting sources by source strength "
                     f"({', '.join(_short_names(tables, settled))}; see the conflicts table)."
                     if len(settled) else "")
     subtitle = (f"Number of forces by coded value. {criterion_id} {info['label']}: {info['question']} "
@@ -519,14 +537,15 @@ def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criteri
                  f"(from {int(known.min())} to {int(known.max())})")
         subtitle = (f"Forces with a finding on each criterion, by the strongest source behind it; "
                     f"{_round_title(tables, rid)}. Hatched grey = not reported.")
-        summary = (f"Least known: {least} {labels.get(least, '')} ({int(known.min())} forces). "
+        summary = (f"Least known: {least} {labels.get(least, '')} ({_forces(int(known.min()))}). "
                    + "; ".join(f"{i}: {int(known[i])}" for i in ids) + ".")
         ticklabels = [f"{i} {labels[i]}" for i in ids]
         size = (10, 2.8 + 0.32 * len(ids) + 0.9)
         xlabel = "Number of forces"
     else:
         half = int((known >= n_crit / 2).sum())
-        title = f"{half} of {len(ids)} forces have findings on at least half of the {n_crit} criteria"
+        title = (f"{half} of {len(ids)} forces {'has' if half == 1 else 'have'} findings on at least half "
+                 f"of the {n_crit} criteria")
         subtitle = (f"Criteria with a finding for each force, by the strongest source behind it; "
                     f"{_round_title(tables, rid)}. Forces grouped by HMIC region (2014). Hatched grey = not reported.")
         summary = "; ".join(f"{labels[i]}: {int(known[i])} of {int(total[i])}" for i in ids) + "."
@@ -676,9 +695,12 @@ def crimes_attended_chart(tables: dict, round_id: str | None = None, raw=None) -
         ax.set_xlim(0, 112)
         ax.set_xlabel("Per cent of reported crimes attended")
         if avg:
-            ax.axvline(avg["value"], color="#3D3D3D", linestyle="--", linewidth=1.5)
-            ax.text(avg["value"], -0.7, f"E&W average {avg['value']:.0f}%", ha="center", va="bottom", fontsize=9,
-                    color="#3D3D3D")
+            # The line stops where its label starts, and the label's white ground keeps the grid
+            # line behind it from striking it through.
+            ax.plot([avg["value"]] * 2, [n - 0.5, AVERAGE_LABEL_Y], color="#3D3D3D", linestyle="--", linewidth=1.5,
+                    scalex=False, scaley=False)
+            ax.text(avg["value"], AVERAGE_LABEL_Y, f"E&W average {avg['value']:.0f}%", ha="center", va="bottom",
+                    fontsize=9, color="#3D3D3D", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
             ax.set_ylim(n - 0.5, -1.2)
         ax.grid(axis="x")
         ax.grid(axis="y", visible=False)

@@ -446,7 +446,13 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
         ax.set_yticks(range(len(counts)), labels)
         ax.invert_yaxis()
         ax.set_xlabel("Forces")
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=5, frameon=False)
+        # Above the bars, left-aligned with the title (figure x, axes y): centred on the Axes, a
+        # row of five overran the figure's right edge when the question labels were long.
+        from matplotlib.transforms import blended_transform_factory
+
+        ax.legend(loc="lower left", bbox_to_anchor=(style.LEFT_MARGIN_IN / fig.get_figwidth(), 1.0),
+                  bbox_transform=blended_transform_factory(fig.transFigure, ax.transAxes),
+                  ncol=5, frameon=False, borderaxespad=0.3)
     alt = (f"Stacked bars of PEEL grades for {len(counts)} round-question pairs. "
            f"Highest share good or outstanding: {top['round']} {top['question_id']}. "
            "Each bar is labelled with its counts.")

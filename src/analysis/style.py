@@ -202,6 +202,9 @@ class EmbargoError(InputError):
 
 
 # ----- the frame around a chart -------------------------------------------------------------------
+LEFT_MARGIN_IN = 0.25  # inches from the figure's left edge to the title, subtitle and source note
+
+
 def _wrap(text: str, width_in: float, size: float, bold: bool = False) -> list[str]:
     """Wrap to the figure width (DejaVu Sans: a character is about 0.56 em wide, bold 0.64)."""
     if not text:
@@ -218,7 +221,7 @@ def new_figure(width: float, height: float, *, title: str, subtitle: str = "", s
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
-    left = 0.25 / width
+    left = LEFT_MARGIN_IN / width
     line = 1 / 72 * 1.3  # inches per point of type, with line spacing
     y = height - 0.15
     title_lines = _wrap(title, width - 0.5, TITLE_SIZE, bold=True)
