@@ -48,6 +48,19 @@ def test_unknown_force_suggests_closest(resolver):
     assert "force_aliases.csv" in str(exc.value)
 
 
+def test_suggestions_are_only_the_near_misses(resolver):
+    """A misspelling gets the force it misspells, not a tail of unrelated names; an ambiguous
+    short form gets every force it could be; a formula or code gets none."""
+    assert resolver.suggest("Norfok") == ["Norfolk"]
+    assert resolver.suggest("Metropolitian") == ["Metropolitan"]
+    assert sorted(resolver.suggest("N Yorks")) == ["North Yorkshire", "South Yorkshire", "West Yorkshire"]
+    for junk in ('=HYPERLINK("http://x")', "xyz", "12345", "TBC"):
+        assert resolver.suggest(junk) == [], junk
+        with pytest.raises(UnknownForce) as exc:
+            resolver.resolve(junk)
+        assert "did you mean" not in str(exc.value) and "force_aliases.csv" in str(exc.value)
+
+
 def test_normalise_strips_suffixes_not_words():
     assert normalise_force_name("South Wales Police") == "south wales"
     assert normalise_force_name("Metropolitan Police Service") == "metropolitan"

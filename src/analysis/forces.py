@@ -36,6 +36,9 @@ def normalise_force_name(name: object) -> str:
     return re.sub(r"\s+", " ", s)
 
 
+SUGGEST_MIN, SUGGEST_MARGIN = 65, 10  # rapidfuzz WRatio scores (0-100), see ForceResolver.suggest
+
+
 class UnknownForce(InputError):
     def __init__(self, name: str, suggestions: list[str], file=None, where=None):
         self.name = name
@@ -109,14 +112,18 @@ class ForceResolver:
         return self.lookup.get(normalise_force_name(name))
 
     def suggest(self, name: object, limit: int = 3) -> list[str]:
-        """Closest official short names (rapidfuzz), best first."""
+        """Closest official short names (rapidfuzz), best first: only names about as close as the
+        closest (within SUGGEST_MARGIN) and close at all (SUGGEST_MIN), so 'Norfok' gets Norfolk
+        alone, 'N Yorks' the three Yorkshires, and a stray formula no suggestion at all (WRatio
+        gives 60 to almost any pairing with a short alias)."""
         choices = {k: v for k, v in self.lookup.items()}
         hits = process.extract(normalise_force_name(name), list(choices), scorer=fuzz.WRatio, limit=10)
         names = self.forces.set_index("force_id")["short_name"]
+        floor = max(SUGGEST_MIN, hits[0][1] - SUGGEST_MARGIN) if hits else SUGGEST_MIN
         out: list[str] = []
         for key, score, _ in hits:
             short = names[choices[key]]
-            if score >= 60 and short not in out:
+            if score >= floor and short not in out:
                 out.append(short)
         return out[:limit]
 
