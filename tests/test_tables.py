@@ -46,6 +46,7 @@ def test_shipped_workbook_has_cover_contents_notes_and_one_table_per_sheet(shipp
     assert names[:3] == BASE_SHEETS
     for expected in ("Matrix_core_business_2014", "Counts_core_business_2014", "Coverage_core_business_2014",
                      "Regions_core_business_2014", "Matrix_peel_2014", "Crimes_attended", "National_figures",
+                     "Changes_by_force_peel_2014", "Changes_peel_2014",
                      "Findings", "Conflicts", "Grades", "Forces", "Criteria", "Rounds"):
         assert expected in names
     _assert_accessible(wb)
@@ -74,6 +75,41 @@ def test_matrix_sheet_is_the_43_forces_by_19_criteria(shipped_book):
     assert "Not reported" in {v for r in body for v in r}
     assert "Unknown" in {r[2] for r in body}
     assert all(v is not None for r in body for v in r)  # missing is written as [x] or a state, never blank
+
+
+def _table(ws) -> tuple[list, list[list]]:
+    rows = list(ws[next(iter(ws.tables.values())).ref])
+    return [c.value for c in rows[0]], [[c.value for c in r] for r in rows[1:]]
+
+
+def test_change_sheets_show_every_cell_and_add_up_per_force(shipped_book, shipped_tables):
+    """What an update round changed, in the workbook: every force x criterion cell (not revisited
+    ones too, so nothing is silently left out) and per force counts that add up to 19."""
+    ch = shipped_tables["changes"]
+    ch = ch[ch["round"] == "peel_2014"]
+    header, body = _table(shipped_book["Changes_peel_2014"])
+    assert header[:3] == ["Force", "Criterion", "Label"] and "Change" in header and "Before" in header
+    assert len(body) == len(ch) == 43 * 19
+    change = header.index("Change")
+    assert pd.Series([r[change] for r in body]).value_counts().to_dict() == (
+        ch["change"].map(lambda c: c.replace("_", " ").capitalize()).value_counts().to_dict())
+    dorset_a3 = next(r for r in body if r[0] == "Dorset" and r[1] == "A3")
+    expected = ch[(ch["force_id"] == "dorset") & (ch["criterion_id"] == "A3")].iloc[0]
+    assert dorset_a3[change] == expected["change"].replace("_", " ").capitalize()
+    assert dorset_a3[header.index("After (source)")] == expected["after_source_ref"]
+
+    header, body = _table(shipped_book["Changes_by_force_peel_2014"])
+    assert header[:3] == ["Force", "Criteria", "Revisited"] and len(body) == 43
+    kinds = [header.index(k) for k in ("Improved", "Declined", "Unchanged", "Newly reported",
+                                       "No longer reported", "Contested")]
+    for r in body:
+        assert r[1] == 19 and r[2] + r[header.index("Not revisited")] == 19
+        assert sum(r[k] for k in kinds) == r[2]
+    per_force = ch.groupby("force_id")["change"].apply(lambda s: int((s != "not_revisited").sum()))
+    names = shipped_tables["forces"].set_index("force_id")["short_name"]
+    assert {r[0]: r[2] for r in body} == {names[f]: n for f, n in per_force.items()}
+    notes = [c.value for c in shipped_book["Notes"]["B"] if c.value]
+    assert any("is not 'Unchanged'" in str(n) or "not 'Unchanged'" in str(n) for n in notes)
 
 
 def test_formula_like_text_is_written_as_text(tmp_path, synth):
