@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 import yaml
 
@@ -159,3 +160,52 @@ def test_codes_on_a_hidden_sheet_are_rejected_like_hidden_rows(mini_raw, state, 
     assert len(rej) == 2
     assert rej["reason"].str.contains("sheet 'Old draft' is hidden in Excel; unhide the sheet").all()
     assert rej["location"].str.startswith("Old draft!").all()
+
+
+# ----- files the build would not read ------------------------------------------------------------
+def test_files_the_build_does_not_read_are_listed_with_the_fix(mini_raw):
+    """A round folder without its rounds.yaml entry, grades saved as .xlsx, a letter beside letters/
+    instead of in it...: each file is a reject (whole file, reason, fix), never passed over."""
+    (mini_raw / "test_round" / "coded" / "codes.csv").write_text(
+        "force,criterion,value,source_kind\nSuffolk,A2,no,press_summary\n", encoding="utf-8")
+    unread = {
+        "peel_2017/coded/codes.csv": "is not a round in rounds.yaml; add an entry",
+        "stray.csv": "move the file into a round's folder",
+        "reference/forces_2016.csv": "reference/ is read for",
+        "test_round/norfolk_letter.txt": "at the top of the round's folder",
+        "test_round/Coded/more.csv": "in Coded/ are not read",
+        "test_round/coded/old/codes_v1.csv": "folders inside coded/",
+        "test_round/coded/codes.ods": "coded/ reads .csv, .xlsx, .xlsm files",
+        "test_round/grades/grades.xlsx": "grades/ reads .csv files",
+        "test_round/letters/letter.doc": "letters/ reads .txt, .pdf, .docx files",
+    }
+    not_data = ["README.md", "test_round/notes.md", "test_round/coded/~$codes.xlsx", "test_round/coded/.DS_Store",
+                ".git/config", "reference/README.txt", "test_round/letters/Thumbs.db"]
+    for rel in [*unread, *not_data]:
+        path = mini_raw / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x,y\n1,2\n", encoding="utf-8")
+    t = _tables(mini_raw)
+    _kept(t)
+    rej = t["rejects"]
+    assert (rej["location"] == "whole file").all()
+    got = dict(zip(rej["file"], rej["reason"]))
+    assert set(got) == set(unread)
+    for rel, fix in unread.items():
+        assert got[rel].startswith("not read: ") and fix in got[rel], (rel, got[rel])
+    rounds = dict(zip(rej["file"], rej["round"]))
+    assert rounds["test_round/grades/grades.xlsx"] == "test_round" and rounds["peel_2017/coded/codes.csv"] is pd.NA
+
+
+def test_strict_build_stops_on_a_file_it_does_not_read(mini_raw, tmp_path, capsys):
+    from analysis.cli import main
+
+    (mini_raw / "test_round" / "coded" / "codes.csv").write_text(
+        "force,criterion,value,source_kind\nSuffolk,A2,no,press_summary\n", encoding="utf-8")
+    (mini_raw / "peel_2017").mkdir()
+    (mini_raw / "peel_2017" / "codes.csv").write_text("force\nSuffolk\n", encoding="utf-8")
+    args = ["build", "--tables-only", "--raw", str(mini_raw), "--out", str(tmp_path / "p"),
+            "--reports", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert "peel_2017/codes.csv: not read: data/raw/peel_2017/ is not a round in rounds.yaml" in capsys.readouterr().out
+    assert main([*args, "--strict"]) != 0

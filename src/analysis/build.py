@@ -42,6 +42,7 @@ from .draft_cache import DraftCache
 from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
+from .inventory import unread_files
 from .io import fsync_dir, records, write_table
 from .paths import Paths
 from .resolve import resolve
@@ -107,6 +108,8 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
     extra: dict[str, list[pd.DataFrame]] = {}
     letters = _feature(_LETTERS)
 
+    # files under data/raw/ that no step below reads: listed as rejects, never passed over in silence
+    rejects.extend(unread_files(paths.raw, [r.id for r in rounds]))
     for rnd in rounds:
         rdir = paths.round_dir(rnd.id)
         for path in _files(rdir / "coded", SPREADSHEET_SUFFIXES):
@@ -577,6 +580,14 @@ def print_reconciliation(tables: dict[str, pd.DataFrame], log: Callable[[str], N
     for r in recon.itertuples():
         log(f"    {r.file}: {r.records_read} = {r.used} + {r.rejected}")
     rej = tables["rejects"]
+    unread = rej["location"] == "whole file"  # (inventory.unread_files): each file named, with the fix
+    if unread.any():
+        log(f"  {int(unread.sum())} file(s) under data/raw/ not read (also in rejects.csv):")
+        for r in rej[unread].head(20).itertuples():
+            log(f"    {r.file}: {r.reason}")
+        if unread.sum() > 20:
+            log(f"    ... and {int(unread.sum()) - 20} more")
+    rej = rej[~unread]
     if len(rej):
         log(f"  {len(rej)} record(s) rejected; reasons (see rejects.csv):")
         for reason, n in rej["reason"].str.split(";").str[0].value_counts().head(10).items():

@@ -1,0 +1,85 @@
+"""Every file under data/raw/ is read, or is the project's own set-up, or is listed as not read.
+
+The build reads fixed places: ``codebook.yaml``, ``rounds.yaml``, named files in ``reference/``,
+and in each round's folder the files of ``coded/``, ``letters/``, ``grades/`` and ``measures/``
+with the suffixes each takes. Anything else would be passed over in silence: a round folder
+without its rounds.yaml entry, grades saved as .xlsx, a letter dropped beside ``letters/`` instead
+of in it. Each such file becomes a row of the rejects table (the file, 'whole file', why it was not
+read and what to do), so the build log, ``rejects.csv`` and notebook 01 show it and ``--strict``
+stops on it. Documentation (README files, Markdown), hidden files and Office lock files are not
+data and are passed over.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .compare_forces import NATIONAL_FIGURES_FILE
+from .grades_map import DEFAULT_MAP
+from .letters import LETTER_SUFFIXES
+from .sheets import SPREADSHEET_SUFFIXES
+
+ROUND_PARTS = {"coded": SPREADSHEET_SUFFIXES, "letters": LETTER_SUFFIXES, "grades": (".csv",),
+               "measures": (".csv",)}
+TOP_FILES = frozenset({"codebook.yaml", "rounds.yaml"})
+REFERENCE_FILES = frozenset({"forces.csv", "force_aliases.csv", DEFAULT_MAP.name, NATIONAL_FIGURES_FILE.name})
+_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+_PARTS = ", ".join(f"{p}/" for p in ROUND_PARTS)
+
+
+def not_data(path: Path) -> bool:
+    """Hidden and system files, Office lock files (~$...) and documentation (README*, *.md)."""
+    name = path.name.lower()
+    return (name.startswith((".", "~$")) or name in _SYSTEM_FILES or name.startswith("readme")
+            or path.suffix.lower() == ".md")
+
+
+def unread_files(raw: Path, round_ids) -> list[dict]:
+    """Reject records (round, file, location, reason, raw) for the files under ``raw`` that the
+    build does not read, in path order."""
+    raw = Path(raw)
+    rounds = set(round_ids)
+    out: list[dict] = []
+
+    def note(path: Path, round_id: str | None, reason: str) -> None:
+        out.append({"round": round_id, "file": path.relative_to(raw).as_posix(), "location": "whole file",
+                    "reason": f"not read: {reason}", "raw": f"{path.stat().st_size:,} bytes"})
+
+    def each_file(folder: Path):
+        return (p for p in sorted(folder.rglob("*")) if p.is_file() and not any(
+            not_data(Path(part)) for part in p.relative_to(raw).parts))
+
+    for entry in sorted(raw.iterdir()):
+        if not_data(entry):
+            continue
+        if entry.is_file():
+            if entry.name not in TOP_FILES:
+                note(entry, None, "only codebook.yaml, rounds.yaml, reference/ and one folder per round are "
+                                  "read from data/raw/; move the file into a round's folder "
+                                  f"({_PARTS}) or out of data/raw/")
+        elif entry.name == "reference":
+            for path in each_file(entry):
+                if path.parent != entry or path.name not in REFERENCE_FILES:
+                    note(path, None, f"reference/ is read for {', '.join(sorted(REFERENCE_FILES))} only; "
+                                     "move other files out of data/raw/")
+        elif entry.name in rounds:
+            _round_folder(entry, entry.name, each_file, note)
+        else:
+            for path in each_file(entry):
+                note(path, None, f"data/raw/{entry.name}/ is not a round in rounds.yaml; add an entry for it "
+                                 "(docs/adding_a_round.md) or move the folder out of data/raw/")
+    return out
+
+
+def _round_folder(folder: Path, round_id: str, each_file, note) -> None:
+    for path in each_file(folder):
+        part = path.relative_to(folder).parts
+        suffixes = ROUND_PARTS.get(part[0]) if len(part) > 1 else None
+        if suffixes is None:
+            where = "at the top of the round's folder" if len(part) == 1 else f"in {part[0]}/"
+            note(path, round_id, f"files {where} are not read; a round's files go in {_PARTS}")
+        elif len(part) > 2:
+            note(path, round_id, f"files in folders inside {part[0]}/ are not read; move it up into "
+                                 f"{part[0]}/ or out of data/raw/")
+        elif path.suffix.lower() not in suffixes:
+            note(path, round_id, f"{part[0]}/ reads {', '.join(suffixes)} files; save it as one of those")
