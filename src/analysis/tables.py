@@ -156,8 +156,7 @@ def _change_sheets(tables: dict, upd: str, base: str, ch: pd.DataFrame) -> list[
     out = []
     if summary is not None and len(summary):
         sf = summary[(summary["round"] == upd) & (summary["baseline_round"] == base)]
-        sf = (sf.assign(force=sf["force_id"].map(names)).sort_values("force", ignore_index=True)
-              .drop(columns=["round", "baseline_round", "force_id", "synthetic"], errors="ignore"))
+        sf = sf.assign(force=sf["force_id"].map(names)).sort_values("force", ignore_index=True)
         kinds = {f"n_{c}": cf.value_label(c) for c in CHANGE_TYPES}
         out.append(("Changes_by_force", sf[["force", "n_criteria", "n_revisited", *kinds]],
                     f"What changed per force, {where}",
