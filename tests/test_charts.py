@@ -279,6 +279,41 @@ def test_export_chart_writes_png_svg_csv_alt(tmp_path, shipped_tables):
     c.figure.clear()
 
 
+def _svg_title_and_desc(path) -> tuple[str, str]:
+    """The SVG's <title> and <desc>, checked to be its first children, named by aria-labelledby."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.get("role") == "img"
+    assert [child.tag for child in root][:2] == [f"{ns}title", f"{ns}desc"]
+    assert root.get("aria-labelledby").split() == [root[0].get("id"), root[1].get("id")]
+    return root[0].text, root[1].text
+
+
+def test_exported_svg_carries_its_title_and_alt_text_for_screen_readers(tmp_path, shipped_tables, synth):
+    """A chart's SVG put in a web page is announced by its title and read out by its alt text
+    (<title>/<desc>, role="img"), marks first; text such as '&' or '<' survives as text."""
+    from analysis import compare_charts
+
+    c = charts.crimes_attended_chart(shipped_tables, raw=RAW)
+    alt = c.alt_text + "A & B < C."
+    files = charts.export_chart(c.figure, c.data, c.name, alt, tmp_path)
+    title, desc = _svg_title_and_desc(files[1])
+    assert title == c.title and desc == alt.strip() and desc.endswith("\nA & B < C.")
+    c.figure.clear()
+    s = charts.criterion_counts(synth[1], "F4")
+    files = charts.export_chart(s.figure, s.data, s.name, s.alt_text, tmp_path)
+    title, desc = _svg_title_and_desc(files[1])
+    assert title == f"SYNTHETIC DATA: not real findings. {s.title}" and desc.startswith("SYNTHETIC")
+    s.figure.clear()
+    name, _rounds, draw = compare_charts.chart_plan(shipped_tables)[0]
+    fig, data, alt = draw()
+    compare_charts._export(fig, data, name, alt, tmp_path / "compare", None)
+    title, desc = _svg_title_and_desc(tmp_path / "compare" / f"{name}.svg")
+    assert title.startswith("peel_2014 revisited") and desc == alt.strip()
+
+
 def test_same_inputs_give_byte_identical_svg_and_csv(tmp_path, shipped_tables, synth):
     for tables, maker in ((shipped_tables, lambda t: charts.framework_matrix(t)),
                           (synth[1], lambda t: charts.criterion_counts(t, "F4"))):

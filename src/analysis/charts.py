@@ -25,6 +25,7 @@ import collections
 import contextlib
 import contextvars
 import functools
+import io
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -766,6 +767,7 @@ def _csv_safe(data: pd.DataFrame) -> pd.DataFrame:
 
 
 PNG_DPI = 300
+SVG_TITLE_ID, SVG_DESC_ID = "chart-title", "chart-desc"  # ids of the SVG's <title> and <desc>
 NOTEBOOK_DPI = 100  # charts shown in a notebook (Chart._repr_mimebundle_)
 # zlib level 1 on "Up"-filtered rows: a fraction of the time of Pillow's encoder (which tries every
 # PNG filter on every row); the pixels are the ones Agg drew (PNG is lossless).
@@ -1674,9 +1676,26 @@ def _write_png_and_svg(fig, png: Path, svg: Path, description: str = "", meanwhi
 
         writer.submit(write_png)
         # print_svg directly: savefig would run one more (layout-only) draw first
-        _fast_backends()[1](fig).print_svg(svg, metadata=meta)
+        text = io.StringIO()
+        _fast_backends()[1](fig).print_svg(text, metadata=meta)
+        with svg.open("w", encoding="utf-8") as fh:
+            fh.write(accessible_svg(text.getvalue(), fig.get_label() or svg.stem, description))
         if meanwhile is not None:
             meanwhile()
+
+
+def accessible_svg(svg_text: str, title: str, description: str) -> str:
+    """The SVG with ``title`` and ``description`` as its first children (<title>, <desc>) and
+    role="img" aria-labelledby naming both, so a screen reader announces the chart's title and
+    reads its alt text when the SVG is put in a web page (Matplotlib writes the description only
+    as dc:description metadata, which is not read out)."""
+    from xml.sax.saxutils import escape
+
+    start = svg_text.index("<svg ")
+    end = svg_text.index(">", start)
+    return (f'{svg_text[:end]} role="img" aria-labelledby="{SVG_TITLE_ID} {SVG_DESC_ID}">'
+            f'\n <title id="{SVG_TITLE_ID}">{escape(title)}</title>'
+            f'\n <desc id="{SVG_DESC_ID}">{escape(description)}</desc>{svg_text[end + 1:]}')
 
 
 def check_embargo(tables: dict, round_ids, allow_embargoed: bool) -> None:

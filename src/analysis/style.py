@@ -221,6 +221,8 @@ def new_figure(width: float, height: float, *, title: str, subtitle: str = "", s
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), layout="constrained")
+    # The figure's label is the title a reader is told first: the exported SVG's <title>.
+    fig.set_label(". ".join([*marks.labels, title]))
     left = LEFT_MARGIN_IN / width
     line = 1 / 72 * 1.3  # inches per point of type, with line spacing
     y = height - 0.15
