@@ -10,6 +10,7 @@ data or to how the matrix is resolved):
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -449,6 +450,12 @@ def test_notebook_runs_on_the_synthetic_update(synthetic_build, tmp_path):
     assert sum("image/png" in o.get("data", {}) for o in outputs) >= 3
     text = "".join(str(o.get("data", {}).get("text/markdown", "")) for o in outputs)
     assert "SYNTHETIC" in text
+    # each chart's <img> in the HTML copy carries its alt text, not nbconvert's stand-in
+    from analysis.notebooks import to_html
+
+    html = to_html(out).read_text(encoding="utf-8")
+    alts = re.findall(r'<img[^>]+alt="([^"]*)"', html)
+    assert len(alts) >= 3 and all(len(a) >= 20 and "No description has been provided" not in a for a in alts)
 
 
 def test_cli_compare_two_grade_rounds(shipped_paths, tmp_path, capsys):

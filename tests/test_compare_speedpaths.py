@@ -402,9 +402,15 @@ def test_show_displays_a_png_with_the_alt_text(shipped_tables, shipped_changes, 
 
     from analysis import compare_charts as cc
 
+    import html
+
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
     chart = cc.change_matrix_figure(shipped_changes, cc._short_names(shipped_tables))
     cc.show(chart)
-    (img,) = shown
-    assert img.data[:8] == b"\x89PNG\r\n\x1a\n" and img._repr_png_()[1]["alt"] == chart[2]
+    cc.show(chart[0])  # a bare figure: its title stands in for the alt text
+    (data, kw), (bare, _) = shown
+    assert kw["raw"] and data["image/png"][:8] == b"\x89PNG\r\n\x1a\n" and data["text/plain"] == chart[2].strip()
+    # the HTML <img> carries the alt text (nbconvert's HTML reads no alt from a plain PNG output)
+    assert f'alt="{html.escape(" ".join(chart[2].split()), quote=True)}"' in data["text/html"]
+    assert bare["text/plain"] == chart[0].get_label() and bare["text/plain"].startswith("peel_2014 revisited")

@@ -98,6 +98,8 @@ def test_notebooks_execute_on_the_shipped_build(shipped_paths, tmp_path):
         assert any("image/png" in o.get("data", {}) for o in outputs), n
         html = (tmp_path / f"{n}.html").read_text(encoding="utf-8")
         assert re.search(r'<img[^>]+alt="[^"]{20,}', html), n
+        # nbconvert's stand-in for a missing alt text is not an alt text
+        assert "No description has been provided" not in html, n
 
 
 @pytest.mark.slow

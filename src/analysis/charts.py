@@ -79,16 +79,23 @@ class Chart:
         screen resolution, drawn once as the export draws it, whatever Matplotlib backend the
         kernel has (the build runs notebooks with Agg, where a bare Figure shows as text only);
         as HTML, an <img> carrying the alt text; as plain text, the alt text."""
-        import base64
-        import html
+        return display_bundle(self.figure, self.alt_text, NOTEBOOK_DPI)
 
-        alt = self.alt_text.strip()
-        png = render_png(self.figure, NOTEBOOK_DPI, alt)
-        width, height = (round(x * NOTEBOOK_DPI) for x in self.figure.get_size_inches())
-        img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
-               f'width="{width}" alt="{html.escape(" ".join(alt.split()), quote=True)}">')
-        return {"image/png": png, "text/html": img, "text/plain": alt}, \
-            {"image/png": {"width": width, "height": height}}
+
+def display_bundle(fig, alt_text: str, dpi: float) -> tuple[dict, dict]:
+    """(data, metadata) showing ``fig`` in a notebook: a PNG at ``dpi`` drawn as the export draws
+    it; as HTML, an <img> carrying the alt text (nbconvert's HTML gives a plain PNG output the alt
+    "No description has been provided for this image", whatever its metadata says); as plain
+    text, the alt text. Without alt text the figure's label (its title) stands in."""
+    import base64
+    import html
+
+    alt = alt_text.strip() or fig.get_label()
+    png = render_png(fig, dpi, alt)
+    width, height = (round(x * dpi) for x in fig.get_size_inches())
+    img = (f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" '
+           f'width="{width}" alt="{html.escape(" ".join(alt.split()), quote=True)}">')
+    return {"image/png": png, "text/html": img, "text/plain": alt}, {"image/png": {"width": width, "height": height}}
 
 
 # ----- shared helpers ---------------------------------------------------------------------------

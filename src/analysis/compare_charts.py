@@ -633,12 +633,13 @@ def show(chart) -> None:
     returns (its alt text then goes with the image). Drawn once at the figure's own (screen) dpi
     as the export draws it (:func:`analysis.charts.render_png`): a fraction of the inline
     backend's cost, and the same picture as the exported chart."""
-    from IPython.display import Image, display
+    from IPython.display import display
 
-    from .charts import render_png
+    from .charts import display_bundle
 
     fig, alt = (chart[0], chart[2]) if isinstance(chart, tuple) else (chart, "")
-    display(Image(data=render_png(fig, fig.dpi, alt.strip()), format="png", alt=alt or None))
+    data, metadata = display_bundle(fig, alt, fig.dpi)
+    display(data, metadata=metadata, raw=True)
 
 
 # ----- export -------------------------------------------------------------------------------------
