@@ -215,8 +215,9 @@ def test_average_label_is_not_struck_through(shipped_tables):
     c.figure.clear()
 
 
-def _texts_outside(fig) -> list[str]:
-    """The texts drawn (laid out as the export lays them out) that reach beyond the figure's edges."""
+def _text_problems(fig) -> list[str]:
+    """The texts drawn (laid out as the export lays them out) that reach beyond the figure's edges
+    or overlap another text (a watermark, drawn see-through behind everything, may)."""
     from matplotlib.text import Text
 
     drawn, draw = [], Text.draw
@@ -231,34 +232,44 @@ def _texts_outside(fig) -> list[str]:
         with charts._drawn(fig, 72) as canvas:
             renderer = canvas.get_renderer()
             w, h = fig.bbox.width, fig.bbox.height
-            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn]
+            boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in drawn if (t.get_alpha() or 1) == 1]
     finally:
         Text.draw = draw
     assert drawn  # (the recording saw the drawing)
-    return [f"{s!r} at {[round(v) for v in b.extents]} in {round(w)} x {round(h)}" for s, b in boxes
-            if b.x0 < -0.5 or b.y0 < -0.5 or b.x1 > w + 0.5 or b.y1 > h + 0.5]
+    out = [f"{s!r} cut off at {[round(v) for v in b.extents]} in {round(w)} x {round(h)}" for s, b in boxes
+           if b.x0 < -0.5 or b.y0 < -0.5 or b.x1 > w + 0.5 or b.y1 > h + 0.5]
+    for i, (s1, a) in enumerate(boxes):
+        for s2, b in boxes[i + 1:]:
+            if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
+                out.append(f"{s1[:40]!r} overlaps {s2[:40]!r}")
+    return out
 
 
-def test_no_chart_text_is_cut_off_at_the_figure_edge(shipped_tables, synth):
+def test_no_chart_text_is_cut_off_or_overlaps_another(shipped_tables, synth):
     """Every title, label, legend entry and note of every exported chart lies inside the image
-    (the grade distribution's legend once ran off its right edge)."""
+    (the grade distribution's legend once ran off its right edge) and clear of every other text."""
     from analysis import compare_charts
 
-    cut = {}
+    probe = style.new_figure(4, 3, title="Probe")  # the check itself sees both faults
+    ax = probe.add_subplot()
+    ax.text(0.5, 0.5, "one"), ax.text(0.5, 0.5, "two"), ax.text(1.5, 0.5, "far off", transform=ax.transAxes)
+    problems = _text_problems(probe)
+    assert "'one' overlaps 'two'" in problems and any(p.startswith("'far off' cut off") for p in problems)
+    found = {}
     for tables, raw, rounds in ((shipped_tables, RAW, cf.coded_rounds(shipped_tables)),  # (with marks:)
                                 (synth[1], synth[0].raw, [cf.primary_round(synth[1])])):
         for rid in rounds:
             for name, make in charts.chart_plan(tables, rid, raw):
                 chart = make()
                 if chart is not None:
-                    cut[chart.name] = _texts_outside(chart.figure)
+                    found[chart.name] = _text_problems(chart.figure)
                     chart.figure.clear()
     for name, _rounds, draw in compare_charts.chart_plan(shipped_tables):
         fig = draw()[0]
-        cut[name] = _texts_outside(fig)
+        found[name] = _text_problems(fig)
         fig.clear()
-    assert "grade_distribution" in cut and len(cut) > 40
-    assert not {k: v for k, v in cut.items() if v}
+    assert "grade_distribution" in found and len(found) > 40
+    assert not {k: v for k, v in found.items() if v}
 
 
 # ----- export ------------------------------------------------------------------------------------------
