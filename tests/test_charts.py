@@ -133,6 +133,11 @@ def test_criterion_title_counts_only_forces_with_a_settled_finding(shipped_table
                 assert title.endswith(f"no finding for {missing} forces" if missing > 1 else "no finding for 1 force")
     # every force settled: the plain count
     assert charts.criterion_counts(shipped_tables, "A2", "core_business_2014").title.startswith("8 of 43 forces had")
+    # the regional chart's qualifier belongs to the finding, before the note of forces without one
+    regional = charts.regional_comparison(shipped_tables, "core_business_2014", "F4")
+    regional.figure.clear()
+    assert re.fullmatch(r"\d+ of \d+ forces with a settled finding gave officers extensive mobile technology "
+                        r"on patrol, by region; no finding for \d+ forces", regional.title), regional.title
     # none settled, one contested: no count at all
     counts = pd.DataFrame({"value": ["yes", "no", "contested", "not_reported"], "n_forces": [0, 0, 1, 42],
                            "value_label": ["Yes", "No", "Contested", "Not reported"]})

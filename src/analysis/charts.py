@@ -377,11 +377,12 @@ def value_looks(info: dict) -> dict:
 
 
 # ----- 2 one criterion ----------------------------------------------------------------------------------
-def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> str:
+def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame, qualifier: str = "") -> str:
     """The finding for one criterion's chart. Counts are out of the forces with a settled finding:
     a force without one (not reported, or sources disagree) is not a force without the practice,
     so "1 of 43 forces ..." is written only when all 43 have a settled finding, and otherwise
-    "1 of 2 forces with a settled finding ...; no finding for 41 forces"."""
+    "1 of 2 forces with a settled finding ...; no finding for 41 forces". ``qualifier`` (such as
+    ", by region") follows the finding, before that note."""
     n = int(counts["n_forces"].sum())
     by_value = {v: int(k) for v, k in zip(counts["value"].tolist(), counts["n_forces"].tolist())}
     info = _criterion_info(tables, criterion_id)
@@ -398,13 +399,13 @@ def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame) -> st
     template = TITLE_TEMPLATES.get(criterion_id)
     if template:
         try:
-            return template.format(of_n=of_n, **by_value) + rest
+            return template.format(of_n=of_n, **by_value) + qualifier + rest
         except KeyError:
             pass
     reported = counts[~counts["value"].isin([cf.NOT_REPORTED, cf.CONTESTED])]
     top = reported.sort_values("n_forces", ascending=False, kind="stable").iloc[0]
     verb = "was" if int(top.n_forces) == 1 else "were"
-    return f"{info['label']}: {int(top.n_forces)} {of_n} {verb} coded '{top.value_label.lower()}'{rest}"
+    return f"{info['label']}: {int(top.n_forces)} {of_n} {verb} coded '{top.value_label.lower()}'{qualifier}{rest}"
 
 
 def _forces(k: int) -> str:
@@ -605,7 +606,7 @@ def regional_comparison(tables: dict, round_id: str | None = None, criterion_id:
         title = (f"Positive findings were most common in {share.index[0]} ({_pct(share.iloc[0])} of its "
                  f"known judgements) and least common in {share.index[-1]} ({_pct(share.iloc[-1])})")
     elif criterion_id:
-        title = criterion_title(tables, criterion_id, cf.value_counts(tables, criterion_id, rid)) + ", by region"
+        title = criterion_title(tables, criterion_id, cf.value_counts(tables, criterion_id, rid), ", by region")
     else:
         title = (f"Too few findings are known to compare regions: {int(k.sum())} known {what} across "
                  f"{int(reg['n'].sum())} force–criterion cells")
