@@ -209,3 +209,15 @@ def test_strict_build_stops_on_a_file_it_does_not_read(mini_raw, tmp_path, capsy
     assert main(args) == 0
     assert "peel_2017/codes.csv: not read: data/raw/peel_2017/ is not a round in rounds.yaml" in capsys.readouterr().out
     assert main([*args, "--strict"]) != 0
+
+
+def test_a_folder_spelt_in_other_case_is_what_a_case_insensitive_system_opens(tmp_path):
+    """On Windows and macOS data/raw/PEEL_2014/Coded/ is read as peel_2014/coded/, so it must
+    not be listed as unread there (simulated here by a link: the same folder under both names)."""
+    from analysis.inventory import ROUND_PARTS, _as_named
+
+    (tmp_path / "Coded").mkdir()
+    assert _as_named(tmp_path / "Coded", ROUND_PARTS) is None  # (no 'coded' here: not read)
+    (tmp_path / "coded").symlink_to(tmp_path / "Coded", target_is_directory=True)
+    assert _as_named(tmp_path / "Coded", ROUND_PARTS) == "coded"
+    assert _as_named(tmp_path / "coded", ROUND_PARTS) == "coded"

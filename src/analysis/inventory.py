@@ -62,8 +62,8 @@ def unread_files(raw: Path, round_ids) -> list[dict]:
                 if path.parent != entry or path.name not in REFERENCE_FILES:
                     note(path, None, f"reference/ is read for {', '.join(sorted(REFERENCE_FILES))} only; "
                                      "move other files out of data/raw/")
-        elif entry.name in rounds:
-            _round_folder(entry, entry.name, each_file, note)
+        elif (rid := _as_named(entry, rounds)) is not None:
+            _round_folder(entry, rid, each_file, note)
         else:
             for path in each_file(entry):
                 note(path, None, f"data/raw/{entry.name}/ is not a round in rounds.yaml; add an entry for it "
@@ -71,10 +71,23 @@ def unread_files(raw: Path, round_ids) -> list[dict]:
     return out
 
 
+def _as_named(entry: Path, names) -> str | None:
+    """The name in ``names`` that ``entry`` is, as the build would open it: its own name, or on
+    a case-insensitive file system (Windows, macOS) the same folder spelt otherwise."""
+    if entry.name in names:
+        return entry.name
+    for name in names:
+        if name.lower() == entry.name.lower() and (entry.parent / name).exists() and \
+                (entry.parent / name).samefile(entry):
+            return name
+    return None
+
+
 def _round_folder(folder: Path, round_id: str, each_file, note) -> None:
+    parts = {sub.name: _as_named(sub, ROUND_PARTS) for sub in folder.iterdir() if sub.is_dir()}
     for path in each_file(folder):
         part = path.relative_to(folder).parts
-        suffixes = ROUND_PARTS.get(part[0]) if len(part) > 1 else None
+        suffixes = ROUND_PARTS.get(parts.get(part[0]) or "") if len(part) > 1 else None
         if suffixes is None:
             where = "at the top of the round's folder" if len(part) == 1 else f"in {part[0]}/"
             note(path, round_id, f"files {where} are not read; a round's files go in {_PARTS}")
