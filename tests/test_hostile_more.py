@@ -221,3 +221,32 @@ def test_a_folder_spelt_in_other_case_is_what_a_case_insensitive_system_opens(tm
     (tmp_path / "coded").symlink_to(tmp_path / "Coded", target_is_directory=True)
     assert _as_named(tmp_path / "Coded", ROUND_PARTS) == "coded"
     assert _as_named(tmp_path / "coded", ROUND_PARTS) == "coded"
+
+
+def test_a_sheet_of_codes_under_an_unrecognised_header_is_a_reject_not_a_note(mini_raw):
+    """Beside a readable sheet, a sheet whose header is not recognised is passed over as notes
+    only when it does not look like codes: one naming forces with criteria is rejected (file,
+    sheet, reason, fix); a read-me and a drop-down list of forces are still just skipped."""
+    path = mini_raw / "test_round" / "coded" / "sheets.xlsx"
+    wb = openpyxl.Workbook()
+    ok = wb.active
+    ok.title = "Codes"
+    for r in (["Force", "Criterion", "Value", "Source kind"], ["Suffolk", "A2", "no", "press_summary"]):
+        ok.append(r)
+    sheets = {
+        "Long, bad header": [["Police", "Measure", "Code"], ["Kent", "A2", "yes"]],
+        "Wide, bad header": [["Area of force", "A2", "F4"], ["Kent", "yes", "limited"]],
+        "Read me": [["How to fill this in"], ["One row per force and criterion."]],
+        "Force list": [["Kent"], ["Essex"], ["Suffolk"]],
+    }
+    for name, rows in sheets.items():
+        ws = wb.create_sheet(name)
+        for r in rows:
+            ws.append(r)
+    wb.save(path)
+    t = _tables(mini_raw)
+    _kept(t)  # (reconciliation adds up: each rejected sheet is one record read)
+    rej = t["rejects"]
+    assert sorted(rej["location"]) == ["sheet Long, bad header", "sheet Wide, bad header"]
+    assert rej["reason"].str.contains("has no header row").all() and rej["reason"].str.contains("add a header").all()
+    assert not (t["findings"]["force_id"] == "kent").any()

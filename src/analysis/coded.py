@@ -191,6 +191,17 @@ class CodedLoader:
             self._force_memo[name] = self.resolver.try_resolve(name)
         return self._force_memo[name]
 
+    def _looks_coded(self, rows) -> bool:
+        """Do ``rows`` (a sheet without a recognised header) hold coded findings rather than notes
+        or a drop-down list? A row names a force and a criterion (long form), or a row names two
+        criteria and another row a force (wide form)."""
+        def short(c):
+            return isinstance(c.value, str) and len(c.value) <= 60
+        forces = [any(short(c) and self._try_force(c.value) for c in r) for r in rows]
+        crits = [sum(bool(short(c) and self._criterion(c.value)) for c in r) for r in rows]
+        return (any(f and k for f, k in zip(forces, crits))
+                or (any(k >= 2 for k in crits) and any(forces)))
+
     def _criterion(self, text: str | None) -> str | None:
         if text not in self._criterion_memo:
             self._criterion_memo[text] = self.codebook.resolve_criterion(text)
@@ -238,7 +249,15 @@ class CodedLoader:
                 # looks like data but has no recognisable header is reported (not silently lost).
                 nonblank = [r for r in grid.rows if any(c.value is not None for c in r)]
                 if grid.name is not None and len(grids) > 1:
-                    res.skipped_sheets.append(f"{grid.name} ({len(nonblank)} non-blank rows, no header)")
+                    if self._looks_coded(nonblank):  # coded data under a header not recognised:
+                        res.records_read += 1           # one record (the sheet), rejected
+                        self._reject(res, {"round_id": round_id, "rel": rel}, f"sheet {grid.name}",
+                                     "not read: the sheet names forces but has no header row (needs a "
+                                     "'Force' column and either a 'Criterion' column or criterion columns "
+                                     "such as A2); add a header row, or keep notes on a sheet without force "
+                                     "names", f"{len(nonblank)} non-blank rows")
+                    else:
+                        res.skipped_sheets.append(f"{grid.name} ({len(nonblank)} non-blank rows, no header)")
                     continue
                 if nonblank:
                     from .errors import InputError
