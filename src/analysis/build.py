@@ -43,7 +43,7 @@ from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
 from .inventory import unread_files
-from .io import fsync_dir, records, write_table
+from .io import fsync_dir, not_data, records, write_table
 from .paths import Paths
 from .resolve import resolve
 from .rounds import Rounds
@@ -93,7 +93,7 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(("~$", ".")))
+                  if p.is_file() and p.suffix.lower() in suffixes and not not_data(p))
 
 
 def build_tables(inputs: Inputs, log: Callable[[str], None] = print,

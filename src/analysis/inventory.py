@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .compare_forces import NATIONAL_FIGURES_FILE
 from .grades_map import DEFAULT_MAP
+from .io import not_data
 from .letters import LETTER_SUFFIXES
 from .sheets import SPREADSHEET_SUFFIXES
 
@@ -23,15 +24,7 @@ ROUND_PARTS = {"coded": SPREADSHEET_SUFFIXES, "letters": LETTER_SUFFIXES, "grade
                "measures": (".csv",)}
 TOP_FILES = frozenset({"codebook.yaml", "rounds.yaml"})
 REFERENCE_FILES = frozenset({"forces.csv", "force_aliases.csv", DEFAULT_MAP.name, NATIONAL_FIGURES_FILE.name})
-_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 _PARTS = ", ".join(f"{p}/" for p in ROUND_PARTS)
-
-
-def not_data(path: Path) -> bool:
-    """Hidden and system files, Office lock files (~$...) and documentation (README*, *.md)."""
-    name = path.name.lower()
-    return (name.startswith((".", "~$")) or name in _SYSTEM_FILES or name.startswith("readme")
-            or path.suffix.lower() == ".md")
 
 
 def unread_files(raw: Path, round_ids) -> list[dict]:

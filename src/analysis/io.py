@@ -30,6 +30,18 @@ def neutralise_formula(value):
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+_SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def not_data(path: str | Path) -> bool:
+    """Files under data/raw/ that are never input: hidden and system files, Office lock files
+    (~$...) and documentation (README*, *.md). The build reads none and lists none as unread."""
+    path = Path(path)
+    name = path.name.lower()
+    return (name.startswith((".", "~$")) or name in _SYSTEM_FILES or name.startswith("readme")
+            or path.suffix.lower() == ".md")
+
+
 def safe_stem(name: str) -> str:
     """A file name made from input text (round, criterion or force ids in chart and notebook
     names) that cannot leave its folder: every character outside letters, digits, '_', '.' and

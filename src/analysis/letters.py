@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import InputError
 from .forces import ForceResolver, normalise_force_name
+from .io import not_data
 
 LETTER_SUFFIXES = (".txt", ".pdf", ".docx")
 S, I, F, B = "string", "Int64", "Float64", "boolean"
@@ -474,7 +475,7 @@ def letter_files(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LETTER_SUFFIXES
-                  and not p.name.startswith(("~$", ".")))
+                  and not not_data(p))
 
 
 def _parse_folder(folder, round_id, resolver, ref_root=None) -> tuple[pd.DataFrame, pd.DataFrame]:
