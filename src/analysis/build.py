@@ -42,12 +42,11 @@ from .draft_cache import DraftCache
 from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
-from .inventory import unread_files
+from .inventory import ROUND_PARTS, WHOLE_FILE, unread_files
 from .io import fsync_dir, not_data, records, write_table
 from .paths import Paths
 from .resolve import resolve
 from .rounds import Rounds
-from .sheets import SPREADSHEET_SUFFIXES
 
 # Optional feature modules: each contributes tables through a documented function.
 _LETTERS, _AGREEMENT, _COMPARE = "letters", "agreement", "compare"
@@ -112,7 +111,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
     rejects.extend(unread_files(paths.raw, [r.id for r in rounds]))
     for rnd in rounds:
         rdir = paths.round_dir(rnd.id)
-        for path in _files(rdir / "coded", SPREADSHEET_SUFFIXES):
+        for path in _files(rdir / "coded", ROUND_PARTS["coded"]):
             res: FileResult = loader.load_file(path, rnd.id, synthetic=rnd.synthetic)
             findings.extend(res.findings)
             rejects.extend(res.rejects)
@@ -121,7 +120,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
                           "records_read": res.records_read, "used": res.used, "rejected": len(res.rejects)})
             for sheet in res.skipped_sheets:
                 log(f"  note: {loader.rel(path)}: sheet {sheet} skipped")
-        letter_files = _files(rdir / "letters", (".txt", ".pdf", ".docx"))
+        letter_files = _files(rdir / "letters", ROUND_PARTS["letters"])
         if letter_files:
             if letters is None:
                 raise InputError(rdir / "letters", None, "letters found but the letters module is missing",
@@ -146,12 +145,12 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
             for src, n in parsed.groupby("source_file").size().items():
                 recon.append({"round": rnd.id, "file": loader.rel(rdir / "letters" / Path(src).name),
                               "table": "letter_findings", "records_read": int(n), "used": int(n), "rejected": 0})
-        for path in _files(rdir / "grades", (".csv",)):
+        for path in _files(rdir / "grades", ROUND_PARTS["grades"]):
             g = load_grades(path, rnd.id, resolver, loader.rel(path))
             grades.append(g)
             recon.append({"round": rnd.id, "file": loader.rel(path), "table": "grades",
                           "records_read": len(g), "used": len(g), "rejected": 0})
-        for path in _files(rdir / "measures", (".csv",)):
+        for path in _files(rdir / "measures", ROUND_PARTS["measures"]):
             m = load_measures(path, rnd.id, resolver, loader.rel(path))
             measures.append(m)
             recon.append({"round": rnd.id, "file": loader.rel(path), "table": "measures",
@@ -580,7 +579,7 @@ def print_reconciliation(tables: dict[str, pd.DataFrame], log: Callable[[str], N
     for r in recon.itertuples():
         log(f"    {r.file}: {r.records_read} = {r.used} + {r.rejected}")
     rej = tables["rejects"]
-    unread = rej["location"] == "whole file"  # (inventory.unread_files): each file named, with the fix
+    unread = rej["location"] == WHOLE_FILE  # (inventory.unread_files): each file named, with the fix
     if unread.any():
         log(f"  {int(unread.sum())} file(s) under data/raw/ not read (also in rejects.csv):")
         for r in rej[unread].head(20).itertuples():

@@ -20,6 +20,8 @@ from .io import not_data
 from .letters import LETTER_SUFFIXES
 from .sheets import SPREADSHEET_SUFFIXES
 
+WHOLE_FILE = "whole file"  # the location of a reject that is a file not read at all
+# What the build reads in a round's folder (build.build_tables reads these, so the two agree)
 ROUND_PARTS = {"coded": SPREADSHEET_SUFFIXES, "letters": LETTER_SUFFIXES, "grades": (".csv",),
                "measures": (".csv",)}
 TOP_FILES = frozenset({"codebook.yaml", "rounds.yaml"})
@@ -35,7 +37,7 @@ def unread_files(raw: Path, round_ids) -> list[dict]:
     out: list[dict] = []
 
     def note(path: Path, round_id: str | None, reason: str) -> None:
-        out.append({"round": round_id, "file": path.relative_to(raw).as_posix(), "location": "whole file",
+        out.append({"round": round_id, "file": path.relative_to(raw).as_posix(), "location": WHOLE_FILE,
                     "reason": f"not read: {reason}", "raw": f"{path.stat().st_size:,} bytes"})
 
     def each_file(folder: Path):
