@@ -200,6 +200,10 @@ def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
     explorer = [kw for kw in nb if kw["notebook"].endswith("03_criterion_explorer.ipynb")]
     assert [kw.get("parameters") for kw in explorer] == [None, {"criterion": "F4"}]
     assert len(nb) == len(list(Paths().notebooks.glob("0*.ipynb"))) + 1
+    # the build log names each run as the file it writes (the F4 run is not a second A2 run)
+    from analysis.build import _describe
+
+    assert [_describe(kw) for kw in explorer] == ["03_criterion_explorer.ipynb", "03_criterion_explorer_F4.ipynb"]
 
 
 def test_a_table_failing_validation_is_never_swapped_in(tmp_path, monkeypatch):

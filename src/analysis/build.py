@@ -506,7 +506,10 @@ def _describe(kw: dict) -> str:
         return ", ".join(kw["chart_keys"])
     if "keys" in kw:
         return f"{kw['rounds'][0]}: {', '.join(kw['keys'])}"
-    return Path(kw["notebook"]).name if "notebook" in kw else ""
+    if "notebook" not in kw:
+        return ""
+    nb = Path(kw["notebook"])  # the name it is written under (a parameterised run has a suffix)
+    return nb.stem + kw.get("suffix", "") + nb.suffix
 
 
 def _run_parallel(tasks, staged: Paths, drop: tuple[str, ...], allow_embargoed: bool, jobs: int,
