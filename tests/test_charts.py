@@ -327,7 +327,7 @@ def test_exported_svg_carries_its_title_and_alt_text_for_screen_readers(tmp_path
     fig, data, alt = draw()
     compare_charts._export(fig, data, name, alt, tmp_path / "compare", None)
     title, desc = _svg_title_and_desc(tmp_path / "compare" / f"{name}.svg")
-    assert title.startswith("peel_2014 revisited") and desc == alt.strip()
+    assert title.startswith("PEEL 2014 revisited") and desc == alt.strip()
 
 
 def test_same_inputs_give_byte_identical_svg_and_csv(tmp_path, shipped_tables, synth):

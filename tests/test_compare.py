@@ -239,6 +239,50 @@ def test_shipped_build_has_the_comparison_tables(shipped_tables):
     assert (peel.loc[peel["criterion_id"] == "A5", "change"] == "newly_reported").sum() >= 10
 
 
+def test_comparison_charts_name_rounds_by_their_labels(shipped_tables):
+    """Readers see 'PEEL 2014', not the folder id peel_2014, in every comparison chart's title,
+    subtitle, axis labels and alt text; counts of one read as plain English."""
+    from analysis import compare_charts as cc
+
+    assert cc.round_labels(shipped_tables)["peel_2014"] == "PEEL 2014"
+    seen = 0
+    for name, _rounds, draw in cc.chart_plan(shipped_tables):
+        fig, _data, alt = draw()
+        words = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))] + [alt]
+        fig.clf()
+        text = "\n".join(words)
+        assert not re.search(r"\b(core_business|peel)_20\d\d\b", text), (name, text)
+        assert not re.search(r"\b1 forces\b|\b1 forces were\b|\b1 were\b", text), (name, text)
+        seen += ("PEEL 2014" in text)
+    assert seen >= 3
+    one = shipped_tables["changes"].query("round == 'peel_2014' and criterion_id == 'A2'")
+    _, _, alt = cc.dumbbell_figure(one, "A2", rounds=cc.round_labels(shipped_tables))
+    revisited = int((one["change"] != "not_revisited").sum())
+    if revisited == 1:  # (the shipped data: Dyfed-Powys alone)
+        assert "1 force was revisited" in alt
+    assert "in Core Business 2014 and in PEEL 2014" in alt
+
+
+def test_grade_distribution_title_accounts_for_every_grade(shipped_tables):
+    """The title's parts (good or outstanding, requires improvement or inadequate, disputed) add
+    up to the grades shown: a disputed grade is named, not counted as 'not good'."""
+    from analysis import compare_charts as cc
+
+    grades = shipped_tables["grades"]
+    order = cc._round_order(shipped_tables, grades)
+    fig, counts, _ = cc.grade_distribution_figure(grades, order, rounds=cc.round_labels(shipped_tables))
+    title = fig.get_label()
+    fig.clf()
+    total = int(counts["n_forces"].sum())
+    weak = int(counts[["requires_improvement", "inadequate"]].sum().sum())
+    disputed = int(counts["contested"].sum())
+    good = int(counts[["outstanding", "good"]].sum().sum())
+    assert good + weak + disputed == total
+    assert f"of the {total} PEEL grades shown" in title and f"{weak} require improvement" in title
+    assert disputed and f"sources disagree on {disputed}" in title  # (Cheshire, PEEL 2014)
+    assert f"{good / total:.0%}" in title
+
+
 def test_shipped_grades_changes_and_cb_vs_peel(shipped_tables):
     gc = shipped_tables["grade_changes"]
     assert set(zip(gc["baseline_round"], gc["round"], gc["question_id"])) == {

@@ -10,6 +10,19 @@ def test_shipped_rounds():
     assert r.ids == ["core_business_2014", "peel_2014", "peel_2015", "peel_2016"]
     assert r["peel_2014"].updates == "core_business_2014"
     assert not any(x.synthetic for x in r)
+    assert [x.label for x in r] == ["Core Business 2014", "PEEL 2014", "PEEL 2015", "PEEL 2016"]
+
+
+def test_round_label_defaults_and_table():
+    """A round without a label is named by its id; a number is a label; spaces are tidied."""
+    r = Rounds.from_dict({"rounds": [
+        {"id": "a", "kind": ["coded"]},
+        {"id": "b", "kind": ["coded"], "label": 2017},
+        {"id": "c", "kind": ["coded"], "label": "  PEEL   2018 "},
+        {"id": "d", "kind": ["coded"], "label": "  "},
+    ]})
+    assert [x.label for x in r] == ["a", "2017", "PEEL 2018", "d"]
+    assert r.table()["label"].tolist() == ["a", "2017", "PEEL 2018", "d"]
 
 
 @pytest.mark.parametrize("text,fragment", [
@@ -21,6 +34,10 @@ def test_shipped_rounds():
     ("rounds:\n  - id: a\n    kind: [coded]\n    colour: red\n", "unknown field"),
     ("rounds: [\n", "not valid YAML"),
     ("something: else\n", "rounds:"),
+    ("rounds:\n  - id: a\n    label: PEEL\n    kind: [coded]\n  - id: b\n    label: ' PEEL '\n    kind: [coded]\n",
+     "label 'PEEL' is used twice"),
+    ("rounds:\n  - id: a\n    label: [PEEL, 2014]\n    kind: [coded]\n", "not a short text"),
+    ("rounds:\n  - id: a\n    label: " + "x" * 31 + "\n    kind: [coded]\n", "at most 30 characters"),
 ])
 def test_rounds_errors(tmp_path, text, fragment):
     p = tmp_path / "rounds.yaml"

@@ -112,6 +112,16 @@ def test_change_sheets_show_every_cell_and_add_up_per_force(shipped_book, shippe
     assert any("is not 'Unchanged'" in str(n) or "not 'Unchanged'" in str(n) for n in notes)
 
 
+def test_sheet_titles_name_rounds_by_their_labels(shipped_book):
+    """Sheet names keep the round id (stable, short); the titles readers see use its label."""
+    titles = {ws.title: str(ws["A1"].value) for ws in shipped_book.worksheets}
+    assert "PEEL 2014 against Core Business 2014" in titles["Changes_peel_2014"]
+    assert titles["Matrix_peel_2014"].startswith("Framework matrix: coded value per force and criterion, PEEL 2014")
+    assert titles["Regions_core_business_2014"].startswith("Judgements by country and HMIC region (2014), "
+                                                             "Core Business 2014")
+    assert not [t for t in titles.values() if "peel_2014" in t or "core_business_2014" in t]
+
+
 def test_formula_like_text_is_written_as_text(tmp_path, synth):
     paths, t = synth
     t = dict(t)

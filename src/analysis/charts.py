@@ -36,7 +36,7 @@ from . import compare_forces as cf
 from .io import neutralise_formula
 from .style import (COVERAGE_ORDER, JUDGEMENT_LOOK, JUDGEMENT_ORDER, SAVE_METADATA, SOURCE_TIER,
                     TIER_LOOK, UNKNOWN, EmbargoError, Marks, format_embargo, house_style, judgement_handles,
-                    marks_for, new_figure, patch_kwargs)
+                    marks_for, n_forces, new_figure, patch_kwargs)
 
 # Titles for the headline criteria, filled with counts per value ({yes}, {extensive} ...) and {of_n}.
 # Any other criterion gets a generic title naming its most common reported value.
@@ -408,8 +408,7 @@ def criterion_title(tables: dict, criterion_id: str, counts: pd.DataFrame, quali
     return f"{info['label']}: {int(top.n_forces)} {of_n} {verb} coded '{top.value_label.lower()}'{qualifier}{rest}"
 
 
-def _forces(k: int) -> str:
-    return f"{k} force" if k == 1 else f"{k} forces"
+_forces = n_forces
 
 
 def _short_names(tables: dict, force_ids) -> list[str]:

@@ -36,6 +36,7 @@ import pandas as pd
 from . import style
 from .compare import CHANGE_TYPES, GRADE_RANK, resolve_grades
 from .io import records
+from .rounds import round_labels  # noqa: F401 - charts' callers (notebook 05) take it from here
 
 SOURCE = "Source: core-business analysis of HMIC publications (processed tables '{tables}')."
 JUDGEMENT_X = {"not_reported": 0, "negative": 1, "partial": 2, "positive": 3, "contested": 4}
@@ -70,6 +71,13 @@ def _short_names(tables) -> dict[str, str]:
     if f is None or f.empty:
         return {}
     return dict(zip(f["force_id"], f["short_name"]))
+
+
+def _named(rounds: dict | None, rid: str) -> str:
+    return (rounds or {}).get(rid, rid)
+
+
+_forces, _were = style.n_forces, style.were
 
 
 def _criteria_labels(tables) -> dict[str, str]:
@@ -190,15 +198,17 @@ def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
 
 # ----- dumbbell -----------------------------------------------------------------------------------
 def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None = None,
-                    label: str = "", marks: style.Marks = style.Marks(), only_revisited: bool = False):
+                    label: str = "", marks: style.Marks = style.Marks(), only_revisited: bool = False,
+                    rounds: dict | None = None):
     """Before -> after judgement for every force on one criterion (one update round).
     ``only_revisited``: leave out the forces the update did not revisit (a shorter chart, for a
-    notebook; the subtitle and alt text say how many were left out)."""
+    notebook; the subtitle and alt text say how many were left out). ``rounds``: round id ->
+    label (:func:`round_labels`)."""
     names = names or {}
     d = changes[changes["criterion_id"] == criterion_id].copy()
     if d["round"].nunique() != 1:
         raise ValueError("dumbbell_figure takes the changes of one update round")
-    upd, base = d["round"].iloc[0], d["baseline_round"].iloc[0]
+    upd, base = (_named(rounds, d[c].iloc[0]) for c in ("round", "baseline_round"))
     d["force"] = d["force_id"].map(lambda f: names.get(f, f))
     d["_k"] = d["change"].map({c: i for i, c in enumerate(CHANGE_TYPES)})
     d = d.sort_values(["_k", "force"], ascending=[False, False], ignore_index=True)
@@ -231,8 +241,8 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
     data = d[["round", "baseline_round", "force_id", "force", "criterion_id", "before_value",
               "before_judgement", "before_round", "after_value", "after_judgement", "change"]].copy()
     alt = (f"Dumbbell chart for criterion {criterion_id} ({label}). For each of {len(d)} forces it shows "
-           f"the judgement in {base} and in {upd}. {revisited} forces were revisited"
-           + (f": {', '.join(moved)}" if moved else "") + f"; {n_kept} were "
+           f"the judgement in {base} and in {upd}. {_forces(revisited)} {_were(revisited)} revisited"
+           + (f": {', '.join(moved)}" if moved else "") + f"; {n_kept} {_were(n_kept)} "
            + ("not revisited and are not shown." if only_revisited else
               "not revisited and keep their earlier judgement."))
     return fig, data, alt
@@ -350,14 +360,16 @@ def _cells_by_class(ax, cells: dict[str, list[tuple[float, float]]], looks: dict
 
 # ----- change matrix ------------------------------------------------------------------------------
 def change_matrix_figure(changes: pd.DataFrame, names: dict | None = None,
-                         criteria_order: list[str] | None = None, marks: style.Marks = style.Marks()):
-    """Forces x criteria; each cell's colour and symbol give the change type."""
+                         criteria_order: list[str] | None = None, marks: style.Marks = style.Marks(),
+                         rounds: dict | None = None):
+    """Forces x criteria; each cell's colour and symbol give the change type. ``rounds``: round
+    id -> label (:func:`round_labels`)."""
     from matplotlib.patches import Patch
 
     names = names or {}
     if changes["round"].nunique() != 1:
         raise ValueError("change_matrix_figure takes the changes of one update round")
-    upd, base = changes["round"].iloc[0], changes["baseline_round"].iloc[0]
+    upd, base = (_named(rounds, changes[c].iloc[0]) for c in ("round", "baseline_round"))
     crits = criteria_order or list(dict.fromkeys(changes["criterion_id"]))
     forces = sorted(changes["force_id"].unique(), key=lambda f: names.get(f, f))
     cell = dict(zip(zip(changes["force_id"].tolist(), changes["criterion_id"].tolist()), changes["change"].tolist()))
@@ -412,19 +424,23 @@ def grade_counts(grades: pd.DataFrame, round_order: list[str]) -> pd.DataFrame:
 
 
 def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
-                              marks: style.Marks = style.Marks()):
+                              marks: style.Marks = style.Marks(), rounds: dict | None = None):
     """Stacked bars: forces per grade, per question, per round. A force whose sources disagree
-    counts once, as 'sources disagree', never under either grade."""
+    counts once, as 'sources disagree', never under either grade. ``rounds``: round id ->
+    label (:func:`round_labels`)."""
     from .charts import _barh_patch
 
     counts = grade_counts(grades, round_order)
-    labels = [f"{r}  {q}" for r, q in zip(counts["round"], counts["question_id"])]
+    labels = [f"{_named(rounds, r)}  {q}" for r, q in zip(counts["round"], counts["question_id"])]
     good_or_better = counts["outstanding"] + counts["good"]
     top = counts.loc[(good_or_better / counts["n_forces"]).idxmax()]
     total = int(counts["n_forces"].sum())
     weak = int(counts["requires_improvement"].sum() + counts["inadequate"].sum())
-    title = (f"{good_or_better.sum() / total:.0%} of PEEL grades shown are good or outstanding; "
-             f"{weak} of {total} are not")
+    disputed = int(counts["contested"].sum())
+    # Every grade shown is in one of the three parts (a disputed grade is in neither of the others).
+    title = (f"{good_or_better.sum() / total:.0%} of the {total} PEEL grades shown are good or outstanding; "
+             f"{weak} {'requires' if weak == 1 else 'require'} improvement or {'is' if weak == 1 else 'are'} "
+             "inadequate" + (f", and sources disagree on {disputed}" if disputed else ""))
     subtitle = ("Number of forces given each grade, per question and round. Questions with different "
                 "ids are different questions and are not compared.")
     with _style():
@@ -454,13 +470,13 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
                   bbox_transform=blended_transform_factory(fig.transFigure, ax.transAxes),
                   ncol=5, frameon=False, borderaxespad=0.3)
     alt = (f"Stacked bars of PEEL grades for {len(counts)} round-question pairs. "
-           f"Highest share good or outstanding: {top['round']} {top['question_id']}. "
+           f"Highest share good or outstanding: {_named(rounds, top['round'])} {top['question_id']}. "
            "Each bar is labelled with its counts.")
     return fig, counts, alt
 
 
 def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict | None = None,
-                       marks: style.Marks = style.Marks()):
+                       marks: style.Marks = style.Marks(), rounds: dict | None = None):
     """Small multiples, one per force: grades (y) by round (x). A line joins consecutive rounds
     only for the same question_id; every other grade is a grey point.
 
@@ -471,7 +487,7 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
 
-    names = names or {}
+    names, round_names = names or {}, rounds  # (``rounds`` below: the ids shown)
     res = resolve_grades(grades)
     rounds = [r for r in round_order if r in set(res["round"])]
     xpos = {r: i for i, r in enumerate(rounds)}
@@ -529,7 +545,8 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
         leg = ax.legend(handles=handles, loc=loc, bbox_to_anchor=(x0, y0), bbox_transform=ax.transData,
                         frameon=False, fontsize=size)
         leg.set_in_layout(False)  # may spill over the empty places, not widen the figure
-    alt = (f"Small multiples for {len(forces)} forces: PEEL grades in {', '.join(rounds)}. Lines follow "
+    alt = (f"Small multiples for {len(forces)} forces: PEEL grades in "
+           f"{', '.join(_named(round_names, r) for r in rounds)}. Lines follow "
            f"{', '.join(shared) or 'no question'} across rounds; grades of questions asked once are grey "
            "points. O = outstanding, G = good, RI = requires improvement, I = inadequate.")
     return fig, data, alt
@@ -675,7 +692,7 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
     (alt text led by the chart's marks). Per update round a change matrix and a dumbbell per
     criterion the update revisited; then the grade distribution and grade paths. Lets a caller
     draw only some of them, e.g. the build sharing them out between processes."""
-    names, labels = _short_names(tables), _criteria_labels(tables)
+    names, labels, rnames = _short_names(tables), _criteria_labels(tables), round_labels(tables)
     crit_order = (list(tables["criteria"].sort_values("order")["criterion_id"])
                   if tables.get("criteria") is not None and len(tables["criteria"]) else None)
     plan: list[tuple[str, list[str], object]] = []
@@ -695,8 +712,8 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
             present = set(crits)
             order = [c for c in (crit_order or []) if c in present] or None
             plan.append((f"change_matrix_{base}__{upd}", [base, upd],
-                         marked(lambda ch=ch, order=order, marks=marks: change_matrix_figure(ch, names, order, marks),
-                                marks)))
+                         marked(lambda ch=ch, order=order, marks=marks:
+                                change_matrix_figure(ch, names, order, marks, rnames), marks)))
             # criteria where something moved or was re-read (for the others the change matrix
             # already shows it); dumbbell_figure picks the criterion's rows out of ``ch`` itself
             revisited = set(ch.loc[(ch["change"] != "not_revisited").fillna(False), "criterion_id"].tolist())
@@ -705,14 +722,16 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
                     continue
                 plan.append((f"dumbbell_{cid}_{base}__{upd}", [base, upd],
                              marked(lambda ch=ch, cid=cid, marks=marks:
-                                    dumbbell_figure(ch, cid, names, labels.get(cid, ""), marks), marks)))
+                                    dumbbell_figure(ch, cid, names, labels.get(cid, ""), marks,
+                                                    rounds=rnames), marks)))
     grades = tables.get("grades")
     if grades is not None and len(grades):
         order = _round_order(tables, grades)
         marks = _marks(tables, order)
         plan.append(("grade_distribution", order,
-                     marked(lambda: grade_distribution_figure(grades, order, marks), marks)))
-        plan.append(("grade_paths", order, marked(lambda: grade_paths_figure(grades, order, names, marks), marks)))
+                     marked(lambda: grade_distribution_figure(grades, order, marks, rnames), marks)))
+        plan.append(("grade_paths", order,
+                     marked(lambda: grade_paths_figure(grades, order, names, marks, rnames), marks)))
     return plan
 
 

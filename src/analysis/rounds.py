@@ -15,6 +15,7 @@ from .errors import InputError
 KINDS = ("coded", "letters", "grades", "measures")
 SYNTHETIC_PREFIX = "synthetic_"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+LABEL_MAX = 30  # a round's label names it in chart titles and axis labels
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Round:
     synthetic: bool = False
     coverage: str = "partial"   # "full": the round read every force's evidence in full
     order: int = 0
+    label: str = ""             # short name for charts and tables (rounds.yaml 'label'; the id if none)
     extra: dict = field(default_factory=dict, compare=False)
 
     def embargoed(self, now: dt.datetime | None = None) -> bool:
@@ -125,6 +127,7 @@ class Rounds:
 
         out: list[Round] = []
         seen: dict[str, str] = {}
+        labels: dict[str, str] = {}
         for i, e in enumerate(doc["rounds"], start=1):
             if not isinstance(e, dict):
                 raise InputError(source, f"entry {i}", "round entry is not a mapping", "use 'id: ...' etc.")
@@ -137,11 +140,24 @@ class Rounds:
                 raise InputError(source, w, f"round id {rid!r} is used twice (also {seen[rid]})",
                                  "give each round its own id")
             seen[rid] = w
-            unknown = set(e) - {"id", "title", "published", "embargo_until", "kind", "updates", "notes",
+            unknown = set(e) - {"id", "title", "label", "published", "embargo_until", "kind", "updates", "notes",
                                 "synthetic", "coverage"}
             if unknown:
                 raise InputError(source, w, f"unknown field(s) {sorted(unknown)}",
-                                 "use id, title, published, embargo_until, kind, updates, coverage, notes")
+                                 "use id, title, label, published, embargo_until, kind, updates, coverage, notes")
+            label = e.get("label")
+            if isinstance(label, int) and not isinstance(label, bool):
+                label = str(label)  # label: 2017
+            if label is None or (isinstance(label, str) and not label.strip()):
+                label = str(rid)
+            elif not isinstance(label, str) or len(label.strip()) > LABEL_MAX:
+                raise InputError(source, w, f"label {label!r} is not a short text",
+                                 f"give a name of at most {LABEL_MAX} characters in quotes, e.g. \"PEEL 2017\"")
+            label = " ".join(label.split())
+            if label in labels:
+                raise InputError(source, w, f"label {label!r} is used twice (also {labels[label]})",
+                                 "give each round its own label: charts name rounds by it")
+            labels[label] = w
             coverage = str(e.get("coverage") or "partial")
             if coverage not in ("partial", "full"):
                 raise InputError(source, w, f"coverage {coverage!r} is not 'partial' or 'full'",
@@ -159,6 +175,7 @@ class Rounds:
                 kind=tuple(kind), updates=e.get("updates"),
                 embargo_until=_as_datetime(e.get("embargo_until"), source, w),
                 notes=str(e.get("notes") or "").strip(), synthetic=synthetic, coverage=coverage, order=i,
+                label=label,
             ))
         ids = {r.id for r in out}
         for i, r in enumerate(out, start=1):
@@ -171,9 +188,19 @@ class Rounds:
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([{
-            "round": r.id, "title": r.title,
+            "round": r.id, "title": r.title, "label": r.label,
             "published": r.published.isoformat() if r.published else None,
             "embargo_until": r.embargo_until.isoformat() if r.embargo_until else None,
             "kind": "|".join(r.kind), "updates": r.updates, "coverage": r.coverage, "synthetic": r.synthetic,
             "notes": r.notes, "order": r.order,
         } for r in self]).astype({"published": "string", "embargo_until": "string", "updates": "string"})
+
+
+def round_labels(tables: dict) -> dict[str, str]:
+    """Round id -> its label for readers ('PEEL 2014'; rounds.yaml ``label``), from the processed
+    ``rounds`` table. Charts and workbook titles name rounds by these; an id missing here (or
+    tables written before labels existed) is shown as itself."""
+    r = tables.get("rounds")
+    if r is None or r.empty or "label" not in r.columns:
+        return {}
+    return {k: v for k, v in zip(r["round"], r["label"]) if isinstance(v, str) and v}

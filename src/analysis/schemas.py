@@ -45,6 +45,7 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "rounds": [
         ("round", S, "Round id (folder under data/raw/)"),
         ("title", S, "What the round is"),
+        ("label", S, "Short name used in charts and tables (rounds.yaml 'label'; the round id if none)"),
         ("published", S, "Publication date (ISO)"),
         ("embargo_until", S, "Embargo end (ISO); blank = none"),
         ("kind", S, "What the round holds: coded|letters|grades|measures"),

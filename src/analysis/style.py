@@ -170,6 +170,15 @@ class Marks:
         return out
 
 
+def n_forces(k: int) -> str:
+    """'1 force', '3 forces' (chart titles and alt text read as plain English)."""
+    return f"{k} force" if k == 1 else f"{k} forces"
+
+
+def were(k: int) -> str:
+    return "was" if k == 1 else "were"
+
+
 def format_embargo(when: dt.datetime) -> str:
     day = f"{when.day} {when:%B %Y}"
     return day if when.time() == dt.time() else f"{when:%H:%M} on {day}"

@@ -32,6 +32,7 @@ from . import compare_forces as cf
 from .charts import check_embargo
 from .compare import CHANGE_TYPES
 from .io import FORMULA_START
+from .rounds import round_labels
 from .style import Marks, marks_for
 
 WORKBOOK_NAME = "tables.xlsx"
@@ -151,7 +152,9 @@ def _change_sheets(tables: dict, upd: str, base: str, ch: pd.DataFrame) -> list[
     values (not revisited cells included: the counts add up to 43 x 19)."""
     names = cf.forces_frame(tables).set_index("force_id")["short_name"]
     labels = cf.criteria_frame(tables).set_index("criterion_id")["label"]
-    where = f"{upd} against {base}"
+    rl = round_labels(tables)
+    upd_name, base_name = rl.get(upd, upd), rl.get(base, base)  # readers see the rounds' labels
+    where = f"{upd_name} against {base_name}"
     summary = tables.get("change_summary_force")
     out = []
     if summary is not None and len(summary):
@@ -160,7 +163,7 @@ def _change_sheets(tables: dict, upd: str, base: str, ch: pd.DataFrame) -> list[
         kinds = {f"n_{c}": cf.value_label(c) for c in CHANGE_TYPES}
         out.append(("Changes_by_force", sf[["force", "n_criteria", "n_revisited", *kinds]],
                     f"What changed per force, {where}",
-                    [f"Criteria of each force by kind of change; {upd} revisited some criteria and not others."],
+                    [f"Criteria of each force by kind of change; {upd_name} revisited some criteria and not others."],
                     {"force": "Force", "n_criteria": "Criteria", "n_revisited": "Revisited", **kinds}))
     cells = ch.assign(force=ch["force_id"].map(names), label=ch["criterion_id"].map(labels),
                       before=ch["before_value"].map(cf.value_label), after=ch["after_value"].map(cf.value_label),
@@ -171,7 +174,7 @@ def _change_sheets(tables: dict, upd: str, base: str, ch: pd.DataFrame) -> list[
                                   "change_label", "basis_label", "after_source_ref"]],
                 f"Every force and criterion: before, after and the change, {where}",
                 [f"One row per force and framed criterion ({len(cells)} rows). Before: the state in "
-                 f"{base} (or the latest earlier round); after: what {upd} says, if anything."],
+                 f"{base_name} (or the latest earlier round); after: what {upd_name} says, if anything."],
                 {"force": "Force", "criterion_id": "Criterion", "label": "Label", "before": "Before",
                  "before_round": "Before (round)", "after": "After", "change_label": "Change",
                  "basis_label": "Basis", "after_source_ref": "After (source)"}))
@@ -193,10 +196,12 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
                                  (*notes, *synth))
         used.update(notes)
 
+    rl = round_labels(tables)
     for i, rid in enumerate(round_ids, start=1):
         rt = tables["rounds"].set_index("round").loc[rid, "title"]
+        name = rl.get(rid, rid)  # titles name the round by its label; the sheet name keeps the id
         add(_sheet_name("Matrix", rid, i), _matrix_wide(tables, rid),
-            f"Framework matrix: coded value per force and criterion, {rid}",
+            f"Framework matrix: coded value per force and criterion, {name}",
             [f"{rt}. One row per force (grouped by HMIC region, 2014), one column per framed criterion."],
             rid, notes=("not_reported", "precedence", "region"))
         with cf.reuse_round_frames():  # the round's matrix is built once for the 19 criteria
@@ -204,12 +209,12 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
                                ignore_index=True)
         labels = cf.criteria_frame(tables).set_index("criterion_id")["label"]
         counts = counts.assign(label=counts["criterion_id"].map(labels))
-        add(_sheet_name("Counts", rid, i), counts, f"Forces per value of each criterion, {rid}",
+        add(_sheet_name("Counts", rid, i), counts, f"Forces per value of each criterion, {name}",
             [f"{rt}. Every force counted once per criterion; the forces are named."], rid,
             {"criterion_id": "Criterion", "label": "Label", "value_label": "Value", "judgement": "Judgement",
              "n_forces": "Forces", "forces": "Force names"}, notes=("not_reported",))
         add(_sheet_name("Coverage", rid, i), cf.coverage_summary(tables, rid),
-            f"What is known per criterion, by source strength, {rid}",
+            f"What is known per criterion, by source strength, {name}",
             [f"{rt}. Number of forces whose cell was decided by each kind of source."], rid,
             {"criterion_id": "Criterion", "label": "Label", "known": "Known (reported)",
              "Force letter": "Force letter", "HMIC web page": "HMIC web page",
@@ -217,7 +222,7 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
              "Force or PCC statement": "Force or PCC statement", "Secondary source": "Secondary source",
              "Contested": "Contested", "Not reported": "Not reported"}, notes=("not_reported", "precedence"))
         add(_sheet_name("Regions", rid, i), _regions_wide(tables, rid),
-            f"Judgements by country and HMIC region (2014), {rid}",
+            f"Judgements by country and HMIC region (2014), {name}",
             [f"{rt}. Number of force–criterion cells in each state."], rid, notes=("region", "not_reported"))
     changes = tables.get("changes")
     if changes is not None and len(changes):
