@@ -193,6 +193,33 @@ def test_build_keeps_the_processed_readme(tmp_path):
     assert (tmp_path / "p" / "README.md").read_text(encoding="utf-8") == PROCESSED_README
 
 
+def test_inputs_table_checksums_every_shipped_file_and_the_code(shipped_tables):
+    """What the outputs were built from: each data file under data/raw/ once, with its size,
+    SHA-256 and role, reconciliation counts where it holds records, and the code's fingerprint."""
+    from analysis.draft_cache import code_fingerprint
+    from analysis.paths import RAW
+
+    inputs = shipped_tables["inputs"]
+    files = inputs[inputs["role"] != "code"]
+    on_disk = sorted(p.relative_to(RAW).as_posix() for p in RAW.rglob("*")
+                     if p.is_file() and p.suffix != ".md" and not p.name.startswith("."))
+    assert files["file"].tolist() == on_disk
+    for row in files.itertuples():
+        data = (RAW / row.file).read_bytes()
+        assert row.bytes == len(data) and row.sha256 == hashlib.sha256(data).hexdigest()
+    roles = dict(zip(files["file"], files["role"]))
+    assert roles["codebook.yaml"] == "codebook" and roles["rounds.yaml"] == "rounds"
+    assert roles["reference/forces.csv"] == "reference"
+    assert roles["core_business_2014/letters/norfolk_2014-09-03.txt"] == "letters"
+    assert roles["peel_2015/grades/public_sources_grades.csv"] == "grades"
+    assert "not_read" not in roles.values()
+    recon = shipped_tables["reconciliation"].groupby("file")["records_read"].sum()
+    counted = files.dropna(subset=["records_read"]).set_index("file")["records_read"]
+    assert counted.to_dict() == recon.to_dict()
+    code = inputs[inputs["role"] == "code"]
+    assert len(code) == 1 and code["sha256"].iloc[0] == code_fingerprint()
+
+
 def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
     from analysis.build import report_tasks
 

@@ -196,6 +196,12 @@ def test_files_the_build_does_not_read_are_listed_with_the_fix(mini_raw):
         assert got[rel].startswith("not read: ") and fix in got[rel], (rel, got[rel])
     rounds = dict(zip(rej["file"], rej["round"]))
     assert rounds["test_round/grades/grades.xlsx"] == "test_round" and rounds["peel_2017/coded/codes.csv"] is pd.NA
+    # the inputs table lists every data file once, these as not read; documentation is not an input
+    inputs = t["inputs"].set_index("file")
+    assert set(unread) <= set(inputs.index) and not set(not_data) & set(inputs.index)
+    assert (inputs.loc[list(unread), "role"] == "not_read").all()
+    assert inputs.loc["test_round/coded/codes.csv", ["role", "round", "records_read", "used"]].tolist() == [
+        "coded", "test_round", 1, 1]
 
 
 def test_strict_build_stops_on_a_file_it_does_not_read(mini_raw, tmp_path, capsys):

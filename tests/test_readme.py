@@ -26,3 +26,14 @@ def test_headline_figures_match_the_build(shipped_tables):
                        ("unchanged", "unchanged"), ("improved", "improved"), ("declined", "declined")):
         n = int(counts.get(key, 0))
         assert re.search(rf"\b{n}( of \d+ cells were)? {label.split()[0]}", line.replace("\n  ", " ")), (label, n)
+
+
+def test_raw_readme_checksums_match_the_shipped_files(shipped_tables):
+    """data/raw/README.md gives each copied file's SHA-256 (first 12 characters); the build's
+    inputs table must still agree, or the data changed without its provenance being updated."""
+    text = (ROOT / "data" / "raw" / "README.md").read_text(encoding="utf-8")
+    claimed = dict(re.findall(r"^\| `([^`]+)` \|.*\| ([0-9a-f]{12}) \|$", text, re.M))
+    sha = dict(zip(shipped_tables["inputs"]["file"], shipped_tables["inputs"]["sha256"]))
+    assert len(claimed) >= 7
+    for file, first12 in claimed.items():
+        assert sha[file][:12] == first12, file

@@ -42,7 +42,7 @@ from .draft_cache import DraftCache
 from .errors import InputError
 from .facts import load_grades, load_measures
 from .forces import ForceResolver
-from .inventory import ROUND_PARTS, WHOLE_FILE, unread_files
+from .inventory import ROUND_PARTS, WHOLE_FILE, inputs_table, unread_files
 from .io import fsync_dir, not_data, records, write_table
 from .paths import Paths
 from .resolve import resolve
@@ -108,7 +108,8 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
     letters = _feature(_LETTERS)
 
     # files under data/raw/ that no step below reads: listed as rejects, never passed over in silence
-    rejects.extend(unread_files(paths.raw, [r.id for r in rounds]))
+    unread = unread_files(paths.raw, [r.id for r in rounds])
+    rejects.extend(unread)
     for rnd in rounds:
         rdir = paths.round_dir(rnd.id)
         for path in _files(rdir / "coded", ROUND_PARTS["coded"]):
@@ -189,6 +190,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
         grades_map = _feature("grades_map")
         tables.update(compare.compare_all(tables, rounds, codebook, grades_map.map_path(paths.raw)))
     _check_reconciliation(tables["reconciliation"])
+    tables["inputs"] = inputs_table(paths.raw, [r.id for r in rounds], unread, tables["reconciliation"])
     if validate:
         validate_tables(tables)
     return tables

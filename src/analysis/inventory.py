@@ -12,7 +12,10 @@ data and are passed over.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+import pandas as pd
 
 from .compare_forces import NATIONAL_FIGURES_FILE
 from .grades_map import DEFAULT_MAP
@@ -27,6 +30,51 @@ ROUND_PARTS = {"coded": SPREADSHEET_SUFFIXES, "letters": LETTER_SUFFIXES, "grade
 TOP_FILES = frozenset({"codebook.yaml", "rounds.yaml"})
 REFERENCE_FILES = frozenset({"forces.csv", "force_aliases.csv", DEFAULT_MAP.name, NATIONAL_FIGURES_FILE.name})
 _PARTS = ", ".join(f"{p}/" for p in ROUND_PARTS)
+
+
+CODE_FILE = "src/analysis/ (the analysis code)"  # the inputs table's row for the code itself
+
+
+def inputs_table(raw: Path, round_ids, unread: list[dict], reconciliation: pd.DataFrame) -> pd.DataFrame:
+    """Every data file under ``raw`` with its size and SHA-256, what the build did with it and
+    (from ``reconciliation``) how many of its records were used, plus one row for the code: what
+    a number in the outputs was built from, so it can be checked and defended later. ``unread``:
+    :func:`unread_files`' records (those files are role 'not_read')."""
+    from . import schemas
+    from .draft_cache import code_fingerprint
+
+    raw = Path(raw)
+    not_read = {r["file"] for r in unread}
+    rounds = set(round_ids)
+    counts = {}
+    if len(reconciliation):
+        per_file = reconciliation.groupby("file")[["records_read", "used", "rejected"]].sum()
+        counts = {f: {k: int(v) for k, v in row.items()} for f, row in per_file.iterrows()}
+    rows = []
+    for path in sorted(p for p in raw.rglob("*") if p.is_file()):
+        rel = path.relative_to(raw)
+        if any(not_data(Path(part)) for part in rel.parts):
+            continue
+        name = rel.as_posix()
+        try:
+            with path.open("rb") as fh:  # (streamed: a stray large file is not read into memory)
+                size, digest = path.stat().st_size, hashlib.file_digest(fh, "sha256").hexdigest()
+        except OSError:  # unreadable: the step that needs it says so; here it is listed unhashed
+            size = digest = None
+        first = rel.parts[0]
+        rid = (_as_named(raw / first, rounds) if len(rel.parts) > 1 else None)
+        if name in not_read:
+            role = "not_read"
+        elif len(rel.parts) == 1:
+            role = name.removesuffix(".yaml")   # codebook, rounds
+        elif first == "reference":
+            role = "reference"
+        else:
+            role = _as_named(raw / first / rel.parts[1], ROUND_PARTS) or "not_read"
+        rows.append({"file": name, "round": rid, "role": role, "bytes": size, "sha256": digest,
+                     **counts.get(name, {})})
+    rows.append({"file": CODE_FILE, "role": "code", "sha256": code_fingerprint()})
+    return schemas.frame("inputs", rows)
 
 
 def unread_files(raw: Path, round_ids) -> list[dict]:

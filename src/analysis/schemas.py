@@ -140,6 +140,17 @@ COLUMNS: dict[str, list[tuple[str, str, str]]] = {
         ("used", I, "Records that became table rows"),
         ("rejected", I, "Records in rejects"),
     ],
+    "inputs": [
+        ("file", S, "File under data/raw/ (posix path), or the analysis code itself"),
+        ("round", S, "Round whose folder holds the file; blank = shared by all rounds"),
+        ("role", S, "codebook, rounds, reference, coded, letters, grades, measures; "
+                    "not_read (listed in rejects with the fix); code (the analysis package)"),
+        ("bytes", I, "File size; blank for the code"),
+        ("sha256", S, "SHA-256 of the file's bytes (of the package's source and rule files for the code)"),
+        ("records_read", I, "From reconciliation: records read from the file; blank = not a records file"),
+        ("used", I, "From reconciliation: records that became table rows"),
+        ("rejected", I, "From reconciliation: records in rejects"),
+    ],
 }
 
 _ENUMS = {
