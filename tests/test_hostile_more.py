@@ -166,6 +166,9 @@ def test_codes_on_a_hidden_sheet_are_rejected_like_hidden_rows(mini_raw, state, 
 def test_files_the_build_does_not_read_are_listed_with_the_fix(mini_raw):
     """A round folder without its rounds.yaml entry, grades saved as .xlsx, a letter beside letters/
     instead of in it...: each file is a reject (whole file, reason, fix), never passed over."""
+    rounds_yaml = mini_raw / "rounds.yaml"
+    rounds_yaml.write_text(rounds_yaml.read_text(encoding="utf-8").replace(
+        "kind: [coded]", "kind: [coded, letters, grades]"), encoding="utf-8")
     (mini_raw / "test_round" / "coded" / "codes.csv").write_text(
         "force,criterion,value,source_kind\nSuffolk,A2,no,press_summary\n", encoding="utf-8")
     unread = {
@@ -202,6 +205,41 @@ def test_files_the_build_does_not_read_are_listed_with_the_fix(mini_raw):
     assert (inputs.loc[list(unread), "role"] == "not_read").all()
     assert inputs.loc["test_round/coded/codes.csv", ["role", "round", "records_read", "used"]].tolist() == [
         "coded", "test_round", 1, 1]
+
+
+def test_a_sub_folder_the_rounds_kind_does_not_list_is_not_read(mini_raw):
+    """rounds.yaml says what a round holds. Coded files in a round registered as grades only
+    used to reach the findings table and nothing else (no matrix is made for such a round, so
+    no chart, workbook sheet or comparison showed them): now they are listed as not read, with
+    the fix, and the round's grades are read as before."""
+    (mini_raw / "rounds.yaml").write_text(
+        (mini_raw / "rounds.yaml").read_text(encoding="utf-8")
+        + "  - id: grades_round\n    title: Grades only\n    published: 2015-01-01\n    kind: [grades]\n",
+        encoding="utf-8")
+    (mini_raw / "test_round" / "coded" / "codes.csv").write_text(
+        "force,criterion,value,source_kind\nSuffolk,A2,no,press_summary\n", encoding="utf-8")
+    (mini_raw / "grades_round" / "coded").mkdir(parents=True)
+    (mini_raw / "grades_round" / "coded" / "codes.csv").write_text(
+        "force,criterion,value,source_kind\nSuffolk,F4,extensive,press_summary\n", encoding="utf-8")
+    (mini_raw / "grades_round" / "grades").mkdir()
+    (mini_raw / "grades_round" / "grades" / "g.csv").write_text(
+        "force,question_id,question,grade,source_kind\nSuffolk,effectiveness,How effective?,good,hmic_page\n",
+        encoding="utf-8")
+    log: list[str] = []
+    t = build_tables(load_inputs(Paths(raw=mini_raw)), log=log.append)
+    _kept(t)
+    rej = t["rejects"]
+    assert rej["file"].tolist() == ["grades_round/coded/codes.csv"]
+    assert not [line for line in log if "has no such files" in line]
+    (mini_raw / "grades_round" / "grades" / "g.csv").unlink()
+    log.clear()
+    build_tables(load_inputs(Paths(raw=mini_raw)), log=log.append)
+    assert "  note: grades_round: rounds.yaml lists grades but grades_round/ has no such files" in log
+    assert "kind in rounds.yaml is [grades], without coded; add coded to its kind" in rej["reason"].iloc[0]
+    assert "grades_round" not in set(t["findings"]["round"]) and "grades_round" in set(t["grades"]["round"])
+    inputs = t["inputs"].set_index("file")
+    assert inputs.loc["grades_round/coded/codes.csv", "role"] == "not_read"
+    assert inputs.loc["grades_round/grades/g.csv", "role"] == "grades"
 
 
 def test_strict_build_stops_on_a_file_it_does_not_read(mini_raw, tmp_path, capsys):

@@ -108,11 +108,16 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
     letters = _feature(_LETTERS)
 
     # files under data/raw/ that no step below reads: listed as rejects, never passed over in silence
-    unread = unread_files(paths.raw, [r.id for r in rounds])
+    unread = unread_files(paths.raw, {r.id: r.kind for r in rounds})
     rejects.extend(unread)
     for rnd in rounds:
         rdir = paths.round_dir(rnd.id)
-        for path in _files(rdir / "coded", ROUND_PARTS["coded"]):
+        # only the sub-folders the round's kind lists (the others' files are in `unread`)
+        part = {k: _files(rdir / k, suffixes) if k in rnd.kind else [] for k, suffixes in ROUND_PARTS.items()}
+        empty = [k for k in rnd.kind if not part[k]]
+        if empty:  # (a round registered before its data came: its cells are all not reported)
+            log(f"  note: {rnd.id}: rounds.yaml lists {', '.join(empty)} but {rnd.id}/ has no such files")
+        for path in part["coded"]:
             res: FileResult = loader.load_file(path, rnd.id, synthetic=rnd.synthetic)
             findings.extend(res.findings)
             rejects.extend(res.rejects)
@@ -121,7 +126,7 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
                           "records_read": res.records_read, "used": res.used, "rejected": len(res.rejects)})
             for sheet in res.skipped_sheets:
                 log(f"  note: {loader.rel(path)}: sheet {sheet} skipped")
-        letter_files = _files(rdir / "letters", ROUND_PARTS["letters"])
+        letter_files = part["letters"]
         if letter_files:
             if letters is None:
                 raise InputError(rdir / "letters", None, "letters found but the letters module is missing",
@@ -146,12 +151,12 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
             for src, n in parsed.groupby("source_file").size().items():
                 recon.append({"round": rnd.id, "file": loader.rel(rdir / "letters" / Path(src).name),
                               "table": "letter_findings", "records_read": int(n), "used": int(n), "rejected": 0})
-        for path in _files(rdir / "grades", ROUND_PARTS["grades"]):
+        for path in part["grades"]:
             g = load_grades(path, rnd.id, resolver, loader.rel(path))
             grades.append(g)
             recon.append({"round": rnd.id, "file": loader.rel(path), "table": "grades",
                           "records_read": len(g), "used": len(g), "rejected": 0})
-        for path in _files(rdir / "measures", ROUND_PARTS["measures"]):
+        for path in part["measures"]:
             m = load_measures(path, rnd.id, resolver, loader.rel(path))
             measures.append(m)
             recon.append({"round": rnd.id, "file": loader.rel(path), "table": "measures",

@@ -77,11 +77,13 @@ def inputs_table(raw: Path, round_ids, unread: list[dict], reconciliation: pd.Da
     return schemas.frame("inputs", rows)
 
 
-def unread_files(raw: Path, round_ids) -> list[dict]:
+def unread_files(raw: Path, rounds) -> list[dict]:
     """Reject records (round, file, location, reason, raw) for the files under ``raw`` that the
-    build does not read, in path order."""
+    build does not read, in path order. ``rounds``: round id -> the sub-folders its rounds.yaml
+    ``kind`` lists (the build reads only those; a bare list of ids allows every sub-folder)."""
     raw = Path(raw)
-    rounds = set(round_ids)
+    kinds = rounds if isinstance(rounds, dict) else dict.fromkeys(rounds, tuple(ROUND_PARTS))
+    rounds = set(kinds)
     out: list[dict] = []
 
     def note(path: Path, round_id: str | None, reason: str) -> None:
@@ -106,7 +108,7 @@ def unread_files(raw: Path, round_ids) -> list[dict]:
                     note(path, None, f"reference/ is read for {', '.join(sorted(REFERENCE_FILES))} only; "
                                      "move other files out of data/raw/")
         elif (rid := _as_named(entry, rounds)) is not None:
-            _round_folder(entry, rid, each_file, note)
+            _round_folder(entry, rid, kinds[rid], each_file, note)
         else:
             for path in each_file(entry):
                 note(path, None, f"data/raw/{entry.name}/ is not a round in rounds.yaml; add an entry for it "
@@ -126,7 +128,7 @@ def _as_named(entry: Path, names) -> str | None:
     return None
 
 
-def _round_folder(folder: Path, round_id: str, each_file, note) -> None:
+def _round_folder(folder: Path, round_id: str, kind, each_file, note) -> None:
     parts = {sub.name: _as_named(sub, ROUND_PARTS) for sub in folder.iterdir() if sub.is_dir()}
     for path in each_file(folder):
         part = path.relative_to(folder).parts
@@ -134,6 +136,10 @@ def _round_folder(folder: Path, round_id: str, each_file, note) -> None:
         if suffixes is None:
             where = "at the top of the round's folder" if len(part) == 1 else f"in {part[0]}/"
             note(path, round_id, f"files {where} are not read; a round's files go in {_PARTS}")
+        elif parts[part[0]] not in kind:
+            # read, its records would reach the findings but no matrix, chart or comparison
+            note(path, round_id, f"the round's kind in rounds.yaml is [{', '.join(kind)}], without "
+                                 f"{parts[part[0]]}; add {parts[part[0]]} to its kind, or move the file out")
         elif len(part) > 2:
             note(path, round_id, f"files in folders inside {part[0]}/ are not read; move it up into "
                                  f"{part[0]}/ or out of data/raw/")
