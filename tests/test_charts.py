@@ -247,6 +247,13 @@ def _text_problems(fig) -> list[str]:
         for s2, b in boxes[i + 1:]:
             if min(a.x1, b.x1) - max(a.x0, b.x0) > 1 and min(a.y1, b.y1) - max(a.y0, b.y0) > 1:
                 out.append(f"{s1[:40]!r} overlaps {s2[:40]!r}")
+    # the frame's wrapped title, subtitle and source never break a hyphenated word ('core-' /
+    # 'business'); narrow labels inside the chart may
+    # (a web address longer than a line must break somewhere, hyphen or not)
+    frame_x = style.LEFT_MARGIN_IN / fig.get_figwidth()  # (where new_figure puts them)
+    out += [f"{t.get_text()[:40]!r} broken at a hyphen" for t in drawn
+            if t in fig.texts and t.get_position()[0] == frame_x
+            and re.search(r"(?<!\S)(?![^\s]*://)\S*\w-\n\w", t.get_text())]
     return out
 
 
@@ -255,11 +262,13 @@ def test_no_chart_text_is_cut_off_or_overlaps_another(shipped_tables, synth):
     (the grade distribution's legend once ran off its right edge) and clear of every other text."""
     from analysis import compare_charts
 
-    probe = style.new_figure(4, 3, title="Probe")  # the check itself sees both faults
+    probe = style.new_figure(4, 3, title="Probe")  # the check itself sees the faults
     ax = probe.add_subplot()
     ax.text(0.5, 0.5, "one"), ax.text(0.5, 0.5, "two"), ax.text(1.5, 0.5, "far off", transform=ax.transAxes)
+    probe.text(style.LEFT_MARGIN_IN / 4, 0.1, "core-\nbusiness")
     problems = _text_problems(probe)
     assert "'one' overlaps 'two'" in problems and any(p.startswith("'far off' cut off") for p in problems)
+    assert "'core-\\nbusiness' broken at a hyphen" in problems
     found = {}
     for tables, raw, rounds in ((shipped_tables, RAW, cf.coded_rounds(shipped_tables)),  # (with marks:)
                                 (synth[1], synth[0].raw, [cf.primary_round(synth[1])])):

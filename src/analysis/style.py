@@ -219,7 +219,8 @@ def _wrap(text: str, width_in: float, size: float, bold: bool = False) -> list[s
     if not text:
         return []
     chars = max(20, int(width_in * 72 / (size * (0.64 if bold else 0.56))))
-    return textwrap.wrap(text, chars) or [text]
+    # (not at hyphens: 'core-business' and 'force-criterion' stay whole on one line)
+    return textwrap.wrap(text, chars, break_on_hyphens=False) or [text]
 
 
 def new_figure(width: float, height: float, *, title: str, subtitle: str = "", source: str = "",
