@@ -220,6 +220,37 @@ def test_inputs_table_checksums_every_shipped_file_and_the_code(shipped_tables):
     assert len(code) == 1 and code["sha256"].iloc[0] == code_fingerprint()
 
 
+def test_figure_index_lists_every_chart_with_its_title_and_alt_text(tmp_path, monkeypatch):
+    """reports/figures/index.csv: one row per exported chart (compare/ too) with the title and
+    alt text its files carry, and a row for each planned chart the build did not draw."""
+    from analysis import build as build_mod
+    from analysis.paths import RAW
+
+    monkeypatch.setattr(build_mod, "report_tasks", lambda tables, notebooks, paths: [
+        ("charts", {"rounds": ["peel_2014"], "keys": ["02_criterion_A5", "02_criterion_F4"]}),
+        ("compare_charts", {"chart_keys": ["grade_distribution"]})])
+    paths = Paths(raw=RAW, processed=tmp_path / "p", reports=tmp_path / "r")
+    log: list[str] = []
+    build(paths, notebooks=False, jobs=1, log=log.append)
+    assert any("1 report chart(s) not drawn" in line and "peel_2014_02_criterion_F4" in line for line in log)
+    index = pd.read_csv(paths.figures / "index.csv", dtype={"note": "string"}, keep_default_na=False)
+    assert index["chart"].tolist() == ["compare/grade_distribution", "peel_2014_02_criterion_A5",
+                                       "peel_2014_02_criterion_F4"]
+    assert index["drawn"].tolist() == [True, True, False]
+    a5 = index.iloc[1]
+    assert a5["alt_text"] == (paths.figures / "peel_2014_02_criterion_A5.alt.txt").read_text(encoding="utf-8").strip()
+    from analysis import charts
+    from analysis.io import load_tables
+
+    chart = dict(charts.chart_plan(load_tables(paths.processed), "peel_2014", RAW))["02_criterion_A5"]()
+    assert a5["title"] == chart.figure.get_label() == chart.title  # (no marks on the shipped data)
+    chart.figure.clear()
+    svg = (paths.figures / "peel_2014_02_criterion_A5.svg").read_text(encoding="utf-8")
+    assert f">{a5['title'].replace('&', '&amp;')}</title>" in svg
+    assert index.iloc[2]["note"].startswith("not drawn: nothing to show")
+    assert not (paths.figures / "peel_2014_02_criterion_F4.svg").exists()
+
+
 def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
     from analysis.build import report_tasks
 

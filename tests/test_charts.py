@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -284,6 +285,27 @@ def test_no_chart_text_is_cut_off_or_overlaps_another(shipped_tables, synth):
         fig.clear()
     assert "grade_distribution" in found and len(found) > 40
     assert not {k: v for k, v in found.items() if v}
+
+
+def test_a_criterion_the_round_is_silent_on_gets_no_chart(shipped_tables):
+    """PEEL 2014 says nothing about F4: its chart would be one bar of 43 'not reported', so it is
+    not drawn (the framework matrix and the tables show the gap), and the build log names it."""
+    from analysis.build import _not_drawn
+
+    m = shipped_tables["matrix"]
+    peel = m[m["round"] == "peel_2014"]
+    silent = set(peel.groupby("criterion_id")["status"].apply(lambda s: (s == "not_reported").all()).loc[
+        lambda s: s].index)
+    assert "F4" in silent and "A5" not in silent
+    plan = dict(charts.chart_plan(shipped_tables, "peel_2014", RAW))
+    assert plan["02_criterion_F4"]() is None
+    a5 = plan["02_criterion_A5"]()
+    assert a5 is not None and a5.name == "peel_2014_02_criterion_A5"
+    a5.figure.clear()
+    keys = ["02_criterion_A5", "02_criterion_F4"]
+    tasks = [("charts", {"rounds": ["peel_2014"], "keys": keys}), ("workbook", {})]
+    results = [[Path("x/peel_2014_02_criterion_A5.png"), Path("x/peel_2014_02_criterion_A5.svg")], []]
+    assert _not_drawn(tasks, results) == ["peel_2014_02_criterion_F4"]
 
 
 # ----- export ------------------------------------------------------------------------------------------

@@ -504,8 +504,25 @@ def build_reports(paths: Paths, tables: dict[str, pd.DataFrame], allow_embargoed
         else:
             results = _run_parallel(tasks, staged, tuple(sorted(embargoed)), allow_embargoed,
                                     min(jobs, len(tasks)), log)
+        skipped = _not_drawn(tasks, results)
+        if skipped:
+            log(f"  {len(skipped)} report chart(s) not drawn, nothing to show (e.g. a criterion no force has "
+                f"a finding on in the round): {', '.join(skipped)}")
+        charts = _feature("charts")
+        if charts is not None and staged.figures.is_dir():  # (written last: it lists what the pieces wrote)
+            results.append([charts.write_figure_index(staged.figures, skipped)])
     out = [p for part in results for p in part]
     return [paths.reports / Path(p).relative_to(tmp) if str(p).startswith(str(tmp)) else Path(p) for p in out]
+
+
+def _not_drawn(tasks, results) -> list[str]:
+    """The report charts planned but not drawn (their draw gave nothing), by name."""
+    out = []
+    for (kind, kw), files in zip(tasks, results):
+        if kind == "charts":
+            stems = {Path(p).name.split(".")[0] for p in files}
+            out += [n for n in (f"{rid}_{key}" for rid in kw["rounds"] for key in kw["keys"]) if n not in stems]
+    return out
 
 
 def _describe(kw: dict) -> str:

@@ -722,17 +722,28 @@ def crimes_attended_chart(tables: dict, round_id: str | None = None, raw=None) -
 def chart_plan(tables: dict, round_id: str | None = None, raw=None) -> list[tuple[str, object]]:
     """The report charts of a round, not yet drawn: ``(key, draw)`` pairs in report order, where
     ``key`` is the chart's name without the round (e.g. ``02_criterion_A2``) and ``draw()`` returns
-    the :class:`Chart` (the crimes-attended chart: ``None`` when no force has a figure). Lets a
+    the :class:`Chart` (``None``, not drawn, for the crimes-attended chart when no force has a
+    figure, and for a criterion no force has a finding on in the round). Lets a
     caller draw only some charts, e.g. the build sharing them out between processes."""
     rid = round_id or cf.primary_round(tables)
     plan: list[tuple[str, object]] = [("01_framework_matrix", lambda: framework_matrix(tables, rid))]
-    for cid in cf.criteria_frame(tables)["criterion_id"]:
-        plan.append((f"02_criterion_{cid}", lambda cid=cid: criterion_counts(tables, cid, rid)))
+    for cid in cf.criteria_frame(tables)["criterion_id"]:  # (not drawn when the round is silent on it)
+        plan.append((f"02_criterion_{cid}",
+                     lambda cid=cid: criterion_counts(tables, cid, rid) if _has_finding(tables, rid, cid) else None))
     plan += [("03_coverage_by_criterion", lambda: coverage_chart(tables, rid, "criterion")),
              ("03_coverage_by_force", lambda: coverage_chart(tables, rid, "force")),
              ("04_regions", lambda: regional_comparison(tables, rid)),
              ("05_crimes_attended", lambda: crimes_attended_chart(tables, rid, raw))]
     return plan
+
+
+def _has_finding(tables: dict, round_id: str, criterion_id: str) -> bool:
+    """Does any force have a finding (reported or contested) on the criterion in the round? A
+    criterion chart of a round that says nothing on it (PEEL 2014 on F4) would be one bar of 43
+    'not reported': the build does not draw it (the framework matrix and the tables show the gap)."""
+    m = tables["matrix"]
+    cells = m.loc[(m["round"] == round_id) & (m["criterion_id"] == criterion_id), "status"]
+    return bool((cells != cf.NOT_REPORTED).any())
 
 
 def report_charts(tables: dict, round_id: str | None = None, raw=None, keys=None):
@@ -1705,6 +1716,36 @@ def accessible_svg(svg_text: str, title: str, description: str) -> str:
             f'\n <desc id="{SVG_DESC_ID}">{escape(description)}</desc>{svg_text[end + 1:]}')
 
 
+FIGURE_INDEX = "index.csv"
+
+
+def write_figure_index(figures: str | Path, not_drawn=()) -> Path:
+    """``figures/index.csv``: every exported chart (``compare/`` too), with the title and alt text
+    its SVG and ``.alt.txt`` carry, in one list for the report team (the alt text to paste into a
+    publishing system beside each image); then the charts planned but not drawn (``not_drawn``:
+    names), with why. Read back from the files, so it lists exactly what was written."""
+    import html
+    import re
+
+    figures = Path(figures)
+    title_re = re.compile(f'<title id="{SVG_TITLE_ID}">(.*?)</title>', re.S)
+    rows = []
+    for svg in sorted(figures.rglob("*.svg")):
+        m = title_re.search(svg.read_text(encoding="utf-8"))
+        alt = svg.with_name(svg.stem + ".alt.txt")
+        rows.append({"chart": svg.relative_to(figures).with_suffix("").as_posix(), "drawn": True,
+                     "title": html.unescape(m.group(1)) if m else "",
+                     "alt_text": alt.read_text(encoding="utf-8").strip() if alt.exists() else "", "note": ""})
+    rows += [{"chart": name, "drawn": False, "title": "", "alt_text": "",
+              "note": "not drawn: nothing to show (no force has a finding or figure for it in the round)"}
+             for name in sorted(not_drawn)]
+    out = figures / FIGURE_INDEX
+    figures.mkdir(parents=True, exist_ok=True)
+    index = pd.DataFrame(rows, columns=["chart", "drawn", "title", "alt_text", "note"])
+    _csv_safe(index).to_csv(out, index=False, lineterminator="\n", encoding="utf-8")
+    return out
+
+
 def check_embargo(tables: dict, round_ids, allow_embargoed: bool) -> None:
     """Raise EmbargoError for the first round still under embargo, unless allowed."""
     for rid in round_ids:
@@ -1776,7 +1817,8 @@ def register(sub) -> None:
 
         tables = load_tables(paths.processed)
         files = export_all(paths, tables, allow_embargoed=args.allow_embargoed, rounds=args.rounds)
-        print(f"{len(files)} files written to {paths.figures}")
+        print(f"{len(files)} files written to {paths.figures}; "
+              f"list of every chart in the folder: {write_figure_index(paths.figures)}")
         if not args.no_workbook:
             from .tables import write_workbook
 
