@@ -120,6 +120,20 @@ def test_sheet_titles_name_rounds_by_their_labels(shipped_book):
     assert titles["Regions_core_business_2014"].startswith("Judgements by country and HMIC region (2014), "
                                                              "Core Business 2014")
     assert not [t for t in titles.values() if "peel_2014" in t or "core_business_2014" in t]
+    header, body = _table(shipped_book["Rounds"])
+    assert header[:3] == ["Round", "Label (in charts and titles)", "Title"]
+    assert [r[:2] for r in body][:2] == [["core_business_2014", "Core Business 2014"], ["peel_2014", "PEEL 2014"]]
+
+
+def test_cover_says_what_the_workbook_was_built_from(shipped_book, shipped_tables):
+    """The cover names each round by label and id, and the number of input files and the code's
+    fingerprint, so a printed or e-mailed copy can be traced to the inputs table of its build."""
+    cover = "\n".join(str(c.value) for row in shipped_book["Cover"].iter_rows() for c in row if c.value)
+    inputs = shipped_tables["inputs"]
+    n_files = int((inputs["role"] != "code").sum())
+    code = inputs.loc[inputs["role"] == "code", "sha256"].iloc[0]
+    assert f"built from {n_files} files under data/raw" in cover and f"fingerprint {code[:12]}" in cover
+    assert "PEEL 2014 (peel_2014): PEEL 2014 crime inspection (effectiveness)" in cover
 
 
 def test_formula_like_text_is_written_as_text(tmp_path, synth):

@@ -218,7 +218,7 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
     revisited = int(len(d) - counts.get("not_revisited", 0))
     moved = [f"{int(counts[c])} {CHANGE_LOOK[c].label.lower()}" for c in CHANGE_TYPES
              if c != "not_revisited" and counts.get(c, 0)]
-    title = (f"{criterion_id} {label}: the update revisited {revisited} of {len(d)} forces"
+    title = (f"{criterion_id} {label}: {upd} revisited {revisited} of {len(d)} forces"
              + (f" ({', '.join(moved)})" if moved else ""))
     n_kept = int(counts.get("not_revisited", 0))
     subtitle = (f"Judgement in {base} (hollow) and in {upd} (filled), by force. Forces not revisited "

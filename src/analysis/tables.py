@@ -283,7 +283,8 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
          "value_judgements": "Values (value=judgement)", "framed": "Compared across forces"})
     add("Rounds", tables["rounds"].sort_values("order"), "Rounds of evidence",
         ["Each round is a folder of raw data and an entry in rounds.yaml."], None,
-        {"round": "Round", "title": "Title", "published": "Published", "embargo_until": "Embargo until",
+        {"round": "Round", "label": "Label (in charts and titles)", "title": "Title", "published": "Published",
+         "embargo_until": "Embargo until",
          "kind": "Holds", "updates": "Updates", "synthetic": "Synthetic", "notes": "Notes"})
     return sheets, used, marks
 
@@ -302,8 +303,18 @@ def write_workbook(paths, tables: dict | None = None, allow_embargoed: bool = Fa
     refs = [n for n in NOTES if n in used]  # codebook order, not set order: deterministic
     notes = pd.DataFrame({"Note reference": refs, "Note text": [NOTES[n] for n in refs]})
     prefix = "".join(f"{label}. " for label in marks.labels)
-    rounds_text = [f"{r.round}: {r.title}" + (f" (published {r.published})" if pd.notna(r.published) else "")
+    labels = round_labels(tables)
+    rounds_text = [f"{labels.get(r.round, r.round)} ({r.round}): {r.title}"
+                   + (f" (published {r.published})" if pd.notna(r.published) else "")
                    for r in tables["rounds"].sort_values("order").itertuples()]
+    inputs = tables.get("inputs")
+    built_from = ""
+    if inputs is not None and len(inputs):
+        files = inputs[inputs["role"] != "code"]
+        code = inputs.loc[inputs["role"] == "code", "sha256"]
+        built_from = (f" It was built from {len(files)} files under data/raw (each file's size and SHA-256 are in "
+                      "data/processed/inputs.csv)" + (f" and code with fingerprint {code.iloc[0][:12]}"
+                                                      if len(code) and pd.notna(code.iloc[0]) else "") + ".")
     cover = gpt.Cover(
         title=f"{prefix}Core business (HMIC 2014) and later rounds: cross-force tables",
         intro=[*(f"{label}." for label in marks.labels),
@@ -314,7 +325,7 @@ def write_workbook(paths, tables: dict | None = None, allow_embargoed: bool = Fa
                "explains terms used in the titles."],
         about=["Rounds in this workbook:", *rounds_text,
                "Built by the core-business pipeline (python -m analysis build) from data/raw; the matrix is "
-               "derived from the coded findings, never edited by hand."],
+               "derived from the coded findings, never edited by hand." + built_from],
         contact=["The core-business analysis team (see the project README)."],
     )
     out = Path(path) if path else Path(paths.reports) / WORKBOOK_NAME
