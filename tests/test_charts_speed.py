@@ -180,3 +180,88 @@ def test_column_labels_as_plain_texts_draw_what_tick_labels_draw(shipped_tables,
         assert n_fast > n_slow  # (the labels are texts of the Axes, not tick labels)
         assert pos_fast == pos_slow
         assert px_fast.shape == px_slow.shape and (px_fast == px_slow).all()
+
+
+def test_framework_matrix_names_as_plain_texts_draw_what_tick_labels_draw(shipped_tables, monkeypatch):
+    """The framework matrix's force and criterion names (charts._row_labels / _col_labels, no tick
+    marks) draw the picture set_yticks / set_xticks with tick_top and zero-length ticks draw:
+    same pixels at 300 and 100 dpi, same Axes position, for both orderings."""
+    def drawn():
+        out = []
+        for order in ("region", "profile"):
+            chart = charts.framework_matrix(shipped_tables, "core_business_2014", order_by=order)
+            for dpi in (charts.PNG_DPI, charts.NOTEBOOK_DPI):
+                with style.house_style(), charts._drawn(chart.figure, dpi) as canvas:
+                    out.append((charts._pixels(canvas).copy(), chart.figure.axes[0].get_position().bounds,
+                                len(chart.figure.axes[0].texts)))
+        return out
+
+    fast = drawn()
+
+    def rows(fig, ax, labels, fontsize, grid, grid_stop=1.0, at=None, tick_length=None):
+        ax.set_yticks(at, labels, fontsize=fontsize)
+
+    def cols(fig, ax, labels, top=False, grid_colour=None, at=None, tick_length=None, fontsize=None,
+             rotation=0, va=None):
+        ax.xaxis.tick_top()
+        ax.set_xticks(at, labels, rotation=rotation, fontsize=fontsize, va=va, ha="center")
+        ax.tick_params(length=tick_length)
+
+    monkeypatch.setattr(charts, "_row_labels", rows)
+    monkeypatch.setattr(charts, "_col_labels", cols)
+    slow = drawn()
+    for (px_fast, pos_fast, n_fast), (px_slow, pos_slow, n_slow) in zip(fast, slow):
+        assert n_fast == n_slow + 43 + 19  # (the names are texts of the Axes, not tick labels)
+        assert pos_fast == pos_slow
+        assert px_fast.shape == px_slow.shape and (px_fast == px_slow).all()
+
+
+def _tick_rows(fig, ax, labels, fontsize=None, grid=False, at=None, **kw):
+    """What the charts did before charts._row_labels: Matplotlib's y tick labels."""
+    ax.set_yticks(range(len(labels)) if at is None else at, labels,
+                  **({} if fontsize is None else {"fontsize": fontsize}))
+
+
+@pytest.mark.parametrize("make", ["coverage_criterion", "coverage_force", "criterion_A2", "criterion_F4",
+                                  "regions", "crimes_attended", "grade_distribution"])
+def test_row_names_as_plain_texts_draw_what_tick_labels_draw(shipped_tables, monkeypatch, make):
+    """Row names drawn as plain texts (charts._row_labels: a tick scatter and a text a row) draw
+    what set_yticks with those labels drew: the same pixels at 300 dpi (the exported PNG) and the
+    same Axes position; at 100 dpi (notebooks) the grade distribution's tick ends, where they
+    touch its bars, may be one level apart in a few pixels (a marker drawn as a collection, not a
+    line), nothing else."""
+    from analysis.paths import RAW
+
+    rid = "core_business_2014"
+    makers = {
+        "coverage_criterion": lambda: charts.coverage_chart(shipped_tables, rid, "criterion").figure,
+        "coverage_force": lambda: charts.coverage_chart(shipped_tables, rid, "force").figure,
+        "criterion_A2": lambda: charts.criterion_counts(shipped_tables, "A2", rid).figure,
+        "criterion_F4": lambda: charts.criterion_counts(shipped_tables, "F4", rid).figure,
+        "regions": lambda: charts.regional_comparison(shipped_tables, rid).figure,
+        "crimes_attended": lambda: charts.crimes_attended_chart(shipped_tables, rid, RAW).figure,
+        "grade_distribution": lambda: compare_charts.grade_distribution_figure(
+            shipped_tables["grades"], compare_charts._round_order(shipped_tables, shipped_tables["grades"]))[0],
+    }
+
+    def drawn():
+        out = []
+        for dpi in (charts.PNG_DPI, charts.NOTEBOOK_DPI):
+            fig = makers[make]()
+            with style.house_style(), charts._drawn(fig, dpi) as canvas:
+                out.append((charts._pixels(canvas).copy(), fig.axes[0].get_position().bounds))
+            fig.clear()
+        return out
+
+    fast = drawn()
+    monkeypatch.setattr(charts, "_row_labels", _tick_rows)
+    monkeypatch.setattr(compare_charts, "_row_labels", _tick_rows)
+    slow = drawn()
+    for dpi, (px_fast, pos_fast), (px_slow, pos_slow) in zip((charts.PNG_DPI, charts.NOTEBOOK_DPI), fast, slow):
+        assert pos_fast == pos_slow
+        assert px_fast.shape == px_slow.shape
+        apart = np.abs(px_fast.astype(int) - px_slow.astype(int)).max(axis=-1)
+        if dpi == charts.PNG_DPI or make != "grade_distribution":
+            assert not apart.any()
+        else:
+            assert apart.max() <= 1 and (apart > 0).sum() <= 20

@@ -36,6 +36,7 @@ import pandas as pd
 from . import style
 from .compare import CHANGE_TYPES, GRADE_RANK, resolve_grades
 from .io import records
+from .charts import _col_labels, _rc, _row_labels, _unclipped  # (shared with the report charts)
 from .rounds import round_labels  # noqa: F401 - charts' callers (notebook 05) take it from here
 
 SOURCE = "Source: core-business analysis of HMIC publications (processed tables '{tables}')."
@@ -248,69 +249,6 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
     return fig, data, alt
 
 
-def _row_labels(fig, ax, labels: list[str], fontsize: float, grid: bool, grid_stop: float = 1.0) -> None:
-    """Row i labelled ``labels[i]`` at y = i, as y tick labels would be (tick mark, pad, colour,
-    and a grid line per row when ``grid``, from the left edge to ``grid_stop`` of the Axes'
-    width), but as plain texts and two collections: tick objects for 43 forces cost more to
-    make, lay out and draw than the rest of the chart."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.markers import TICKLEFT
-    from matplotlib.transforms import blended_transform_factory, offset_copy
-
-    rows = range(len(labels))
-    ax.set_yticks([])
-    ax.yaxis.grid(False)
-    axes_x = blended_transform_factory(ax.transAxes, ax.transData)  # x: 0-1 across the Axes
-    if grid:
-        ax.add_collection(LineCollection([[(0, y), (grid_stop, y)] for y in rows], transform=axes_x,
-                                         colors=[_rc("grid.color")], linewidths=_rc("grid.linewidth"), zorder=0.5),
-                          autolim=False)
-    if _rc("ytick.left"):
-        ax.scatter([0] * len(labels), list(rows), transform=axes_x, marker=TICKLEFT, s=_rc("ytick.major.size") ** 2,
-                   c=[_rc("ytick.color")], linewidths=_rc("ytick.major.width"), clip_on=False, zorder=2.5
-                   ).set_in_layout(False)
-    left = offset_copy(axes_x, fig=fig, x=-(_rc("ytick.major.size") + _rc("ytick.major.pad")), units="points")
-    colour, unclipped = _rc("ytick.labelcolor"), _unclipped(ax)
-    for y, text in zip(rows, labels):
-        ax.text(0, y, text, transform=left, ha="right", va="center", fontsize=fontsize, color=colour, **unclipped)
-
-
-def _col_labels(fig, ax, labels: list[str], top: bool = False, grid_colour: str | None = None) -> None:
-    """Column i labelled ``labels[i]`` at x = i, as x tick labels would be, below the Axes or
-    (``top``, as after ``xaxis.tick_top()``) above it: tick marks, pad and colours from the
-    style, and a grid line per column in ``grid_colour`` if given. Plain texts and two
-    collections instead of Matplotlib's tick objects: about 2% fewer instructions a dumbbell
-    chart, 0.45 billion fewer for the change matrix (tests/test_charts_speed.py compares the
-    pictures)."""
-    from matplotlib.collections import LineCollection
-    from matplotlib.markers import TICKDOWN, TICKUP
-    from matplotlib.transforms import blended_transform_factory, offset_copy
-
-    cols = range(len(labels))
-    ax.set_xticks([])
-    ax.xaxis.grid(False)
-    axes_y = blended_transform_factory(ax.transData, ax.transAxes)  # y: 0-1 up the Axes
-    # the zorder Matplotlib draws the axis (grid, ticks, labels) at, by axes.axisbelow
-    below = _rc("axes.axisbelow")
-    zorder = 0.5 if below is True else 1.5 if below == "line" else 2.5
-    if grid_colour is not None:
-        ax.add_collection(LineCollection([[(x, 0), (x, 1)] for x in cols], transform=axes_y, colors=[grid_colour],
-                                         linewidths=_rc("grid.linewidth"), linestyles=_rc("grid.linestyle"),
-                                         alpha=_rc("grid.alpha"), capstyle=_rc("lines.solid_capstyle"),
-                                         zorder=zorder), autolim=False)
-    size = _rc("xtick.major.size")
-    if top or _rc("xtick.bottom"):
-        ax.scatter(list(cols), [1 if top else 0] * len(labels), transform=axes_y, marker=TICKUP if top else TICKDOWN,
-                   s=size ** 2, c=[_rc("xtick.color")], linewidths=_rc("xtick.major.width"), clip_on=False,
-                   zorder=zorder).set_in_layout(False)
-    away = size + _rc("xtick.major.pad")
-    at = offset_copy(axes_y, fig=fig, y=away if top else -away, units="points")
-    unclipped = _unclipped(ax)
-    for x, text in zip(cols, labels):
-        ax.text(x, 1 if top else 0, text, transform=at, ha="center", va="bottom" if top else "top",
-                fontsize=_rc("xtick.labelsize"), color=_rc("xtick.labelcolor"), zorder=zorder, **unclipped)
-
-
 # ----- batched cells -------------------------------------------------------------------------------
 CELL_SYMBOL_POINTS = 7  # type size of the symbol in a change-matrix cell
 
@@ -459,7 +397,7 @@ def grade_distribution_figure(grades: pd.DataFrame, round_order: list[str],
                     ax.text(lft + v / 2, i, str(int(v)), ha="center", va="center", fontsize=8,
                             color=look.text_colour, **inside)
             left = left + vals
-        ax.set_yticks(range(len(counts)), labels)
+        _row_labels(fig, ax, labels, grid=True)  # (as set_yticks, with the style's y grid)
         ax.invert_yaxis()
         ax.set_xlabel("Forces")
         # Above the bars, left-aligned with the title (figure x, axes y): centred on the Axes, a
@@ -550,22 +488,6 @@ def grade_paths_figure(grades: pd.DataFrame, round_order: list[str], names: dict
            f"{', '.join(shared) or 'no question'} across rounds; grades of questions asked once are grey "
            "points. O = outstanding, G = good, RI = requires improvement, I = inadequate.")
     return fig, data, alt
-
-
-def _unclipped(ax) -> dict:
-    """Keyword arguments for the many labels made with ``ax.text``. Its texts are not clipped
-    (clip_on off), yet it gives each a clip box of its own, the Axes' box transformed: a quarter
-    of the cost of making a text. Given this one clip path (the Axes' patch, shared), it does
-    not; a clip that is off is never used, in drawing or in the layout, so nothing changes."""
-    from matplotlib.transforms import TransformedPatchPath
-
-    return {"clip_path": TransformedPatchPath(ax.patch)}
-
-
-def _rc(key: str):
-    import matplotlib as mpl
-
-    return mpl.rcParams[key]
 
 
 class _Panels:
