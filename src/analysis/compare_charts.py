@@ -34,9 +34,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import style
+from .charts import _col_labels, _rc, _row_labels, _unclipped  # (shared with the report charts)
 from .compare import CHANGE_TYPES, GRADE_RANK, resolve_grades
 from .io import records
-from .charts import _col_labels, _rc, _row_labels, _unclipped  # (shared with the report charts)
 from .rounds import round_labels  # noqa: F401 - charts' callers (notebook 05) take it from here
 
 SOURCE = "Source: core-business analysis of HMIC publications (processed tables '{tables}')."

@@ -77,12 +77,11 @@ def inputs_table(raw: Path, round_ids, unread: list[dict], reconciliation: pd.Da
     return schemas.frame("inputs", rows)
 
 
-def unread_files(raw: Path, rounds) -> list[dict]:
+def unread_files(raw: Path, kinds: dict[str, tuple[str, ...]]) -> list[dict]:
     """Reject records (round, file, location, reason, raw) for the files under ``raw`` that the
-    build does not read, in path order. ``rounds``: round id -> the sub-folders its rounds.yaml
-    ``kind`` lists (the build reads only those; a bare list of ids allows every sub-folder)."""
+    build does not read, in path order. ``kinds``: round id -> the sub-folders its rounds.yaml
+    ``kind`` lists (the build reads only those)."""
     raw = Path(raw)
-    kinds = rounds if isinstance(rounds, dict) else dict.fromkeys(rounds, tuple(ROUND_PARTS))
     rounds = set(kinds)
     out: list[dict] = []
 
