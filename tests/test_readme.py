@@ -37,3 +37,12 @@ def test_raw_readme_checksums_match_the_shipped_files(shipped_tables):
     assert len(claimed) >= 7
     for file, first12 in claimed.items():
         assert sha[file][:12] == first12, file
+
+
+def test_readme_names_every_processed_table(shipped_paths):
+    """The README's list of the tables in data/processed/ is the list the build writes."""
+    text = _readme()
+    part = re.search(r"`data/processed/`: the tidy tables.*?(?=\n- `reports/)", text, re.S).group(0)
+    named = set(re.findall(r"`([a-z_]+)`", part)) - {"data_dictionary"}
+    written = {p.stem for p in shipped_paths.processed.glob("*.parquet")} - {"data_dictionary"}
+    assert written and named == written, (sorted(written - named), sorted(named - written))
