@@ -287,6 +287,26 @@ def test_no_chart_text_is_cut_off_or_overlaps_another(shipped_tables, synth):
     assert not {k: v for k, v in found.items() if v}
 
 
+def test_coverage_by_force_shows_its_region_blocks(shipped_tables):
+    """The subtitle says the forces are grouped by HMIC region: each region is a block of rows,
+    set apart from the next, with its name and number of forces beside it; the data file says
+    which region each force is in."""
+    chart = charts.coverage_chart(shipped_tables, "core_business_2014", "force")
+    ax = chart.figure.axes[0]
+    order = cf.force_order(shipped_tables, "core_business_2014", "region")
+    sizes = order.groupby("group", sort=False).size()
+    texts = {t.get_text() for t in ax.texts}
+    assert {f"{g}\n({n})" for g, n in sizes.items()} <= texts and len(sizes) >= 3
+    rows = {t.get_text(): t.get_position()[1] for t in ax.texts if t.get_text() in set(order["short_name"])}
+    ys = [rows[n] for n in order["short_name"]]
+    steps = [round(b - a, 6) for a, b in zip(ys, ys[1:])]
+    gap = round(1.0 + charts.REGION_GAP, 6)
+    assert sorted(set(steps)) == [1.0, gap] and steps.count(gap) == len(sizes) - 1
+    regions = chart.data.drop_duplicates("id").set_index("id")["region"]
+    assert regions.to_dict() == order.set_index("force_id")["group"].to_dict()
+    chart.figure.clear()
+
+
 def test_a_criterion_the_round_is_silent_on_gets_no_chart(shipped_tables):
     """PEEL 2014 says nothing about F4: its chart would be one bar of 43 'not reported', so it is
     not drawn (the framework matrix and the tables show the gap), and the build log names it."""

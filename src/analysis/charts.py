@@ -282,12 +282,9 @@ def framework_matrix(tables: dict, round_id: str | None = None, order_by: str = 
         ax.grid(False)
         for s in ax.spines.values():
             s.set_visible(False)
-        # group labels on the right
-        for g, sub in forces.groupby("group", sort=False):
-            ys = [ypos[f] for f in sub["force_id"]]
-            ax.plot([n_cols + 0.25] * 2, [min(ys) + 0.1, max(ys) + 0.9], color="#6F777B", lw=1, clip_on=False)
-            ax.text(n_cols + 0.45, (min(ys) + max(ys) + 1) / 2, f"{g}\n({len(sub)})", ha="left", va="center",
-                    fontsize=8, clip_on=False)
+        # group labels on the right (a row's cells run from ypos to ypos + 1)
+        _group_brackets(ax, forces.set_index("force_id")["group"], {f: y + 0.5 for f, y in ypos.items()}, 0.4,
+                        n_cols + 0.25, n_cols + 0.45)
         # area labels under the matrix
         for area, sub in crit.groupby("area", sort=False):
             xs = [xpos[c] for c in sub["criterion_id"]]
@@ -610,20 +607,42 @@ def _add_compound_patch(ax, patch, verts) -> None:
     ax.update_datalim(verts)
 
 
-def _stacked(fig, ax, labels, frame, categories, looks, total_label, ticklabels, fontsize):
+def _stacked(fig, ax, labels, frame, categories, looks, total_label, ticklabels, fontsize, at=None):
+    """Stacked bars, one a label (at y = ``at``, default 0, 1, ...), named as y tick labels are."""
     import numpy as np
 
+    ys = list(range(len(labels))) if at is None else list(at)
     counts = frame.to_dict()  # (label, category) -> n: a dict lookup per bar, not a Series .get
     left = np.zeros(len(labels))
     for cat in categories:
         vals = np.array([int(counts.get((lab, cat), 0)) for lab in labels])
-        _barh_patch(ax, range(len(labels)), vals, left, 0.75, gid=f"bars-{cat}", **patch_kwargs(looks[cat]))
+        _barh_patch(ax, ys, vals, left, 0.75, gid=f"bars-{cat}", **patch_kwargs(looks[cat]))
         left += vals
-    _row_labels(fig, ax, ticklabels, fontsize=fontsize, grid=False)  # (as set_yticks: 43 tick objects cost more)
+    _row_labels(fig, ax, ticklabels, fontsize=fontsize, grid=False, at=ys)  # (as set_yticks: 43 tick objects cost more)
     ax.invert_yaxis()
     ax.set_xlabel(total_label)
     ax.grid(axis="x")
     ax.grid(axis="y", visible=False)
+
+
+REGION_GAP = 0.6  # the space between two regions' blocks of forces, in rows
+
+
+def _group_brackets(ax, groups: pd.Series, centres: dict, reach: float, line_x: float, text_x: float,
+                    axes_x: bool = False) -> None:
+    """Beside each block of rows, a bracket and the group's name with its number of rows
+    (``groups``: row id -> group, in row order; ``centres``: row id -> the row's centre y; the
+    bracket reaches ``reach`` beyond the first and last centres). ``line_x`` / ``text_x``: data x,
+    or, if ``axes_x``, 0-1 across the Axes (1 = its right edge)."""
+    from matplotlib.transforms import blended_transform_factory
+
+    where = blended_transform_factory(ax.transAxes, ax.transData) if axes_x else ax.transData
+    for g, ids in groups.groupby(groups, sort=False).groups.items():
+        ys = [centres[i] for i in ids]
+        ax.plot([line_x] * 2, [min(ys) - reach, max(ys) + reach], color="#6F777B", lw=1, clip_on=False,
+                transform=where)
+        ax.text(text_x, (min(ys) + max(ys)) / 2, f"{g}\n({len(ys)})", ha="left", va="center", fontsize=8,
+                clip_on=False, transform=where)
 
 
 def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criterion") -> Chart:
@@ -651,7 +670,16 @@ def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criteri
         ticklabels = [f"{i} {labels[i]}" for i in ids]
         size = (10, 2.8 + 0.32 * len(ids) + 0.9)
         xlabel = "Number of forces"
+        groups = None
     else:
+        # forces in HMIC region order, each region a block with its name on the right
+        groups = cf.force_order(tables, rid, "region").set_index("force_id")["group"].reindex(ids)
+        ypos, y, prev = {}, 0.0, None
+        for fid, g in groups.items():
+            if prev is not None and g != prev:
+                y += REGION_GAP
+            ypos[fid], prev, y = y, g, y + 1
+        cov = cov.assign(region=cov["id"].map(groups).astype("string"))
         half = int((known >= n_crit / 2).sum())
         title = (f"{half} of {len(ids)} forces {'has' if half == 1 else 'have'} findings on at least half "
                  f"of the {n_crit} criteria")
@@ -659,13 +687,16 @@ def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criteri
                     f"{_round_title(tables, rid)}. Forces grouped by HMIC region (2014). Hatched grey = not reported.")
         summary = "; ".join(f"{labels[i]}: {int(known[i])} of {int(total[i])}" for i in ids) + "."
         ticklabels = [labels[i] for i in ids]
-        size = (10, 2.8 + 0.22 * len(ids) + 0.9)
+        size = (10, 2.8 + 0.22 * y + 0.9)  # (y: the rows and the gaps between regions)
         xlabel = "Number of criteria"
     src = source_note(tables, rid)
     with house_style():
         fig = new_figure(*size, title=title, subtitle=subtitle, source=src, marks=marks)
         ax = fig.add_subplot()
-        _stacked(fig, ax, ids, frame, COVERAGE_ORDER, TIER_LOOK, xlabel, ticklabels, 8 if by == "force" else 9)
+        _stacked(fig, ax, ids, frame, COVERAGE_ORDER, TIER_LOOK, xlabel, ticklabels, 8 if by == "force" else 9,
+                 at=None if groups is None else [ypos[i] for i in ids])
+        if groups is not None:
+            _group_brackets(ax, groups, ypos, 0.35, 1.015, 1.03, axes_x=True)
         ax.set_xlim(0, max(1, int(total.max()) if len(total) else 1))
         from matplotlib.patches import Patch
 
