@@ -262,6 +262,11 @@ def test_build_plans_the_explorer_for_a2_and_f4(shipped_tables):
     from analysis.build import _describe
 
     assert [_describe(kw) for kw in explorer] == ["03_criterion_explorer.ipynb", "03_criterion_explorer_F4.ipynb"]
+    charts = {"rounds": ["peel_2014"], "keys": ["02_criterion_A5", "02_criterion_F4"]}
+    assert _describe(charts) == "peel_2014: 02_criterion_A5, 02_criterion_F4"  # (before drawing)
+    drawn = [Path("f/peel_2014_02_criterion_A5.png"), Path("f/peel_2014_02_criterion_A5.svg")]
+    assert _describe(charts, drawn) == "peel_2014: 02_criterion_A5"
+    assert _describe(charts, []) == "peel_2014: nothing to draw"
 
 
 def test_a_table_failing_validation_is_never_swapped_in(tmp_path, monkeypatch):

@@ -525,11 +525,17 @@ def _not_drawn(tasks, results) -> list[str]:
     return out
 
 
-def _describe(kw: dict) -> str:
+def _describe(kw: dict, files=None) -> str:
+    """A report piece as the build log names it; given the ``files`` it wrote, a report-chart
+    piece names only the charts drawn (see :func:`_not_drawn` for the others)."""
     if "chart_keys" in kw:
         return ", ".join(kw["chart_keys"])
     if "keys" in kw:
-        return f"{kw['rounds'][0]}: {', '.join(kw['keys'])}"
+        keys = kw["keys"]
+        if files is not None:
+            stems = {Path(p).name.split(".")[0] for p in files}
+            keys = [k for k in keys if f"{kw['rounds'][0]}_{k}" in stems]
+        return f"{kw['rounds'][0]}: {', '.join(keys) or 'nothing to draw'}"
     if "notebook" not in kw:
         return ""
     nb = Path(kw["notebook"])  # the name it is written under (a parameterised run has a suffix)
@@ -551,7 +557,7 @@ def _run_parallel(tasks, staged: Paths, drop: tuple[str, ...], allow_embargoed: 
         try:
             for i in order:
                 results[i] = [Path(p) for p in futures[i].result()]
-                log(f"  done: {tasks[i][0]} {_describe(tasks[i][1])}".rstrip())
+                log(f"  done: {tasks[i][0]} {_describe(tasks[i][1], results[i])}".rstrip())
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
