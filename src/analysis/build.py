@@ -520,9 +520,14 @@ def _not_drawn(tasks, results) -> list[str]:
     out = []
     for (kind, kw), files in zip(tasks, results):
         if kind == "charts":
-            stems = {Path(p).name.split(".")[0] for p in files}
-            out += [n for n in (f"{rid}_{key}" for rid in kw["rounds"] for key in kw["keys"]) if n not in stems]
+            drawn = _chart_names(files)
+            out += [n for n in (f"{rid}_{key}" for rid in kw["rounds"] for key in kw["keys"]) if n not in drawn]
     return out
+
+
+def _chart_names(files) -> set[str]:
+    """The charts among files written ('x.png', 'x.svg', 'x.alt.txt' ... -> 'x')."""
+    return {Path(p).name.split(".")[0] for p in files}
 
 
 def _describe(kw: dict, files=None) -> str:
@@ -533,8 +538,8 @@ def _describe(kw: dict, files=None) -> str:
     if "keys" in kw:
         keys = kw["keys"]
         if files is not None:
-            stems = {Path(p).name.split(".")[0] for p in files}
-            keys = [k for k in keys if f"{kw['rounds'][0]}_{k}" in stems]
+            drawn = _chart_names(files)
+            keys = [k for k in keys if f"{kw['rounds'][0]}_{k}" in drawn]
         return f"{kw['rounds'][0]}: {', '.join(keys) or 'nothing to draw'}"
     if "notebook" not in kw:
         return ""
