@@ -341,6 +341,9 @@ def test_dumbbell_row_grid_lines_stop_before_the_change_names(shipped_tables, sh
         assert ends.max() < min(starts)
         # the judgement columns (x 0-4, "Contested" the last) keep their full row lines
         assert ends.min() > ax.transData.transform((4, 0))[0]
+        # nor does the bottom axis line run on under the names (it ends where the row lines do)
+        spine = ax.spines["bottom"].get_window_extent(renderer)
+        assert spine.x1 < min(starts) and abs(spine.x1 - ends.max()) < 2
 
 
 def test_arrow_head_tip_stops_short_of_the_point():

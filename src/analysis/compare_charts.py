@@ -143,7 +143,8 @@ def _shafts_class():
 DUMBBELL_XLIM = (-0.5, 6.2)  # the judgement columns at x 0-4, then the change's name
 DUMBBELL_LABEL_X = 4.6       # where the change's name starts
 # The rows' grid lines stop short of the names (a line through a name reads as struck out).
-DUMBBELL_GRID_STOP = (DUMBBELL_LABEL_X - 0.15 - DUMBBELL_XLIM[0]) / (DUMBBELL_XLIM[1] - DUMBBELL_XLIM[0])
+DUMBBELL_NAME_GAP = 0.15    # row lines and the axis line end this far before the change's name
+DUMBBELL_GRID_STOP = (DUMBBELL_LABEL_X - DUMBBELL_NAME_GAP - DUMBBELL_XLIM[0]) / (DUMBBELL_XLIM[1] - DUMBBELL_XLIM[0])
 
 
 def _dumbbell_marks(ax, d: pd.DataFrame) -> None:
@@ -239,6 +240,8 @@ def dumbbell_figure(changes: pd.DataFrame, criterion_id: str, names: dict | None
         ax.set_xlim(*DUMBBELL_XLIM)
         ax.set_ylim(-0.7, len(d) - 0.3)
         ax.axvline(3.5, color="#BFBFBF", lw=0.8, ls="--")
+        # the axis line ends with the row lines, not under the changes' names
+        ax.spines["bottom"].set_bounds(DUMBBELL_XLIM[0], DUMBBELL_LABEL_X - DUMBBELL_NAME_GAP)
     data = d[["round", "baseline_round", "force_id", "force", "criterion_id", "before_value",
               "before_judgement", "before_round", "after_value", "after_judgement", "change"]].copy()
     alt = (f"Dumbbell chart for criterion {criterion_id} ({label}). For each of {len(d)} forces it shows "
