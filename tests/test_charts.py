@@ -300,7 +300,7 @@ def test_coverage_by_force_shows_its_region_blocks(shipped_tables):
     rows = {t.get_text(): t.get_position()[1] for t in ax.texts if t.get_text() in set(order["short_name"])}
     ys = [rows[n] for n in order["short_name"]]
     steps = [round(b - a, 6) for a, b in zip(ys, ys[1:])]
-    gap = round(1.0 + charts.REGION_GAP, 6)
+    gap = round(1.0 + charts.GROUP_GAP, 6)
     assert sorted(set(steps)) == [1.0, gap] and steps.count(gap) == len(sizes) - 1
     regions = chart.data.drop_duplicates("id").set_index("id")["region"]
     assert regions.to_dict() == order.set_index("force_id")["group"].to_dict()

@@ -227,17 +227,8 @@ def framework_matrix(tables: dict, round_id: str | None = None, order_by: str = 
         forces = cf.force_order(tables, rid, order_by)
     crit = cf.criteria_frame(tables)
     # positions: gaps between groups of forces and between areas
-    ypos, y, prev = {}, 0.0, None
-    for r in forces.itertuples():
-        if prev is not None and r.group != prev:
-            y += 0.6
-        ypos[r.force_id], prev, y = y, r.group, y + 1
-    xpos, x, prev = {}, 0.0, None
-    for c in crit.itertuples():
-        if prev is not None and c.area != prev:
-            x += 0.5
-        xpos[c.criterion_id], prev, x = x, c.area, x + 1
-    n_rows, n_cols = y, x
+    ypos, n_rows = _block_positions(forces["force_id"], forces["group"], GROUP_GAP)
+    xpos, n_cols = _block_positions(crit["criterion_id"], crit["area"], 0.5)
     data = (m.merge(forces[["force_id", "group"]], on="force_id", how="left")
              .assign(row=lambda d: d["force_id"].map(ypos), col=lambda d: d["criterion_id"].map(xpos)))
     data = data.sort_values(["row", "col"], ignore_index=True)
@@ -625,7 +616,18 @@ def _stacked(fig, ax, labels, frame, categories, looks, total_label, ticklabels,
     ax.grid(axis="y", visible=False)
 
 
-REGION_GAP = 0.6  # the space between two regions' blocks of forces, in rows
+GROUP_GAP = 0.6  # the space between two groups' blocks of forces (regions, profiles), in rows
+
+
+def _block_positions(ids, groups, gap: float) -> tuple[dict, float]:
+    """Positions 0, 1, 2 ... for ``ids`` in order, with ``gap`` more wherever the group (the
+    same-length ``groups``) changes; and the extent (the last position + 1)."""
+    pos, at, prev = {}, 0.0, None
+    for i, g in zip(ids, groups):
+        if prev is not None and g != prev:
+            at += gap
+        pos[i], prev, at = at, g, at + 1
+    return pos, at
 
 
 def _group_brackets(ax, groups: pd.Series, centres: dict, reach: float, line_x: float, text_x: float,
@@ -674,11 +676,7 @@ def coverage_chart(tables: dict, round_id: str | None = None, by: str = "criteri
     else:
         # forces in HMIC region order, each region a block with its name on the right
         groups = cf.force_order(tables, rid, "region").set_index("force_id")["group"].reindex(ids)
-        ypos, y, prev = {}, 0.0, None
-        for fid, g in groups.items():
-            if prev is not None and g != prev:
-                y += REGION_GAP
-            ypos[fid], prev, y = y, g, y + 1
+        ypos, y = _block_positions(groups.index, groups, GROUP_GAP)
         cov = cov.assign(region=cov["id"].map(groups).astype("string"))
         half = int((known >= n_crit / 2).sum())
         title = (f"{half} of {len(ids)} forces {'has' if half == 1 else 'have'} findings on at least half "
