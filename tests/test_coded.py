@@ -237,3 +237,100 @@ def test_huge_cell_is_rejected(tmp_path, loader):
     p.write_text("force,criterion,value,evidence\nNorfolk,A2,yes," + "x" * 20_000 + "\n", encoding="utf-8")
     res = loader.load_file(p, "r")
     assert not res.findings and "longer than 10,000" in res.rejects[0]["reason"]
+
+
+def test_judgement_symbols_are_read_as_typed_and_placeholders_refused(tmp_path, loader):
+    """'+/-' is partial (it was read as '+', positive); a lone dash, 'N/A', 'TBC' and Excel's
+    '#N/A' are refused with the fix (blank = not coded), never guessed."""
+    rows = [["Force", "A5", "A2", "F4"],
+            ["Norfolk", "+/-", "+", None],
+            ["Suffolk", "±", None, "N/A"],
+            ["Kent", "-", "TBC", "#N/A"],
+            ["Essex", "~", "not reported", "limited"]]
+    res = loader.load_file(_xlsx(tmp_path / "symbols.xlsx", {"S": rows}), "r")
+    assert _key(res.findings) == [("essex", "A5", "mixed", "partial"), ("essex", "F4", "limited", "negative"),
+                                  ("norfolk", "A2", "yes", "positive"), ("norfolk", "A5", "mixed", "partial"),
+                                  ("suffolk", "A5", "mixed", "partial")]
+    reasons = {r["location"]: r["reason"] for r in res.rejects}
+    assert set(reasons) == {"S!D3", "S!B4", "S!C4", "S!D4", "S!C5"}
+    assert "could mean negative or nothing" in reasons["S!B4"]
+    for loc in ("S!D3", "S!C4", "S!C5"):
+        assert "is not a value" in reasons[loc] and "leave the cell blank" in reasons[loc]
+    assert "Excel error" in reasons["S!D4"]
+    assert res.records_read == res.used + len(res.rejects) == 10
+    # the same in a long sheet's judgement column
+    long_rows = [["Force", "Criterion", "Judgement"], ["Norfolk", "A5", "+/-"], ["Kent", "A5", "-"]]
+    res = loader.load_file(_xlsx(tmp_path / "long.xlsx", {"S": long_rows}), "r")
+    assert _key(res.findings) == [("norfolk", "A5", "mixed", "partial")]
+    assert "judgement '-'" in res.rejects[0]["reason"]
+
+
+def test_total_and_unknown_force_rows_of_a_wide_sheet_reject_each_cell_at_its_address(tmp_path, loader):
+    rows = [["Force", "A2", "A5", "F4"],
+            ["Norfolk", "yes", "good", None],
+            ["Norfok Constabulary", "no", None, "some"],
+            [None, None, None, None],
+            ["Total", 1, 1, 1],
+            ["Count of yes", 1, None, None]]
+    res = loader.load_file(_xlsx(tmp_path / "totals.xlsx", {"Matrix": rows}), "r")
+    assert _key(res.findings) == [("norfolk", "A2", "yes", "positive"), ("norfolk", "A5", "good", "positive")]
+    by_loc = {r["location"]: r for r in res.rejects}
+    assert len(by_loc) == len(res.rejects) == 6  # one reject a cell, each at its own address
+    assert {loc for loc, r in by_loc.items() if "total or summary row" in r["reason"]} == {
+        "Matrix!B5", "Matrix!C5", "Matrix!D5", "Matrix!B6"}
+    assert {loc for loc, r in by_loc.items() if "unknown force 'Norfok Constabulary'" in r["reason"]} == {
+        "Matrix!B3", "Matrix!D3"}
+    assert by_loc["Matrix!D3"]["raw"] == "Norfok Constabulary | no |  | some"
+    assert res.records_read == res.used + len(res.rejects) == 8
+
+
+def test_wide_sheet_with_each_criterions_own_evidence_note_and_source(tmp_path, loader):
+    """'A2 evidence', 'Notes (F4)', 'F4 source kind' belong to their criterion: they override
+    the row's evidence and source, notes are joined, and one with no code beside it is refused."""
+    rows = [["Force", "A2", "A2 evidence", "F4 Mobile technology on patrol", "Notes (F4)",
+             "F4 source kind", "Evidence", "Source kind", "Note"],
+            ["Norfolk", "yes", "attends every crime", "limited", "few devices", "press_summary",
+             "row evidence", "letter", "row note"],
+            ["Suffolk", "no", None, None, None, None, "row evidence", "letter", None],
+            ["Kent", None, "call handlers decide", "some", None, "blog", None, "letter", None]]
+    res = loader.load_file(_xlsx(tmp_path / "own.xlsx", {"M": rows}), "r")
+    got = {(f["force_id"], f["criterion_id"]): f for f in res.findings}
+    assert set(got) == {("norfolk", "A2"), ("norfolk", "F4"), ("suffolk", "A2")}
+    a2, f4 = got["norfolk", "A2"], got["norfolk", "F4"]
+    assert (a2["evidence"], a2["source_kind"], a2["note"]) == ("attends every crime", "letter", "row note")
+    assert (f4["evidence"], f4["source_kind"], f4["note"]) == ("row evidence", "press_summary", "row note; few devices")
+    assert got["suffolk", "A2"]["evidence"] == "row evidence"
+    reasons = {r["location"]: r["reason"] for r in res.rejects}
+    assert set(reasons) == {"M!C4", "M!D4"}
+    assert "evidence for A2 ('A2 evidence') but no A2 code in this row" in reasons["M!C4"]
+    assert "F4's own columns: source_kind 'blog'" in reasons["M!D4"]
+    assert res.records_read == res.used + len(res.rejects) == 5
+
+
+def test_criterion_meta_headers():
+    from analysis.coded import criterion_meta_header
+    cb = Codebook.load(P.codebook)
+    assert criterion_meta_header("A2 evidence", cb) == ("A2", "evidence")
+    assert criterion_meta_header("A2 Attend-all-crimes policy - notes", cb) == ("A2", "note")
+    assert criterion_meta_header("Source URL (mobile technology)", cb) == ("F4", "source_url")
+    assert criterion_meta_header("F4 source", cb) == ("F4", "source_url")
+    assert criterion_meta_header("Evidence: attend_all_crimes", cb) == ("A2", "evidence")
+    for other in ("A2", "Evidence", "A12 evidence", "Region", "A2 score"):
+        assert criterion_meta_header(other, cb) is None
+
+
+def test_two_columns_for_one_criterion_are_read_and_noted(mini_raw, loader):
+    rows = [["Force", "F4", "Mobile technology", "A2"],
+            ["Norfolk", "limited", "limited", "yes"],
+            ["Suffolk", "none", "some", None]]
+    path = _xlsx(mini_raw / "test_round" / "coded" / "twice.xlsx", {"M": rows})
+    res = loader.load_file(path, "r")
+    assert res.notes == ["sheet M: columns B ('F4'), C ('Mobile technology') are all read as F4; "
+                         "if one is not F4, rename its header"]
+    # nothing dropped: the same code twice is kept once (the repeat a reject), two codes stay two
+    assert _key(res.findings) == [("norfolk", "A2", "yes", "positive"), ("norfolk", "F4", "limited", "negative"),
+                                  ("suffolk", "F4", "none", "negative"), ("suffolk", "F4", "some", "partial")]
+    assert [r["location"] for r in res.rejects] == ["M!C2"] and "duplicate of" in res.rejects[0]["reason"]
+    lines: list[str] = []
+    build_tables(load_inputs(Paths(raw=mini_raw)), log=lines.append)
+    assert f"  note: test_round/coded/twice.xlsx: {res.notes[0]}" in lines

@@ -32,8 +32,8 @@ CRIT_SPELLINGS = {"A2": ["A2", "attend_all_crimes", "Attend-all-crimes policy", 
                   "A5": ["A5", "investigation_quality"], "A8": ["A8", "victim_self_investigation"],
                   "A9": ["A9", "pcso_investigation"]}
 VALUE_SPELLINGS = {"yes": ["yes", "Yes", "Y", "✓", "TRUE", "yes "], "no": ["no", "No", "N", "FALSE"],
-                   "limited": ["limited", "Limited "], "none": ["none", "None"], "good": ["good", "Good"],
-                   "in_some_cases": ["in_some_cases", "In some cases", "in some cases"]}
+                   "limited": ["limited", "Limited "], "none": ["none", "None"], "good": ["good", "Good", "+"],
+                   "in_some_cases": ["in_some_cases", "In some cases", "in some cases", "+/-", "±"]}
 
 _BASE: dict[str, Path] = {}
 

@@ -126,6 +126,8 @@ def build_tables(inputs: Inputs, log: Callable[[str], None] = print,
                           "records_read": res.records_read, "used": res.used, "rejected": len(res.rejects)})
             for sheet in res.skipped_sheets:
                 log(f"  note: {loader.rel(path)}: sheet {sheet} skipped")
+            for note in res.notes:
+                log(f"  note: {loader.rel(path)}: {note}")
         letter_files = part["letters"]
         if letter_files:
             if letters is None:

@@ -28,11 +28,29 @@ _YES = {"yes", "y", "true", "t", "1", "x", "✓", "✔", "☑", "✅"}
 _NO = {"no", "n", "false", "f", "0", "✗", "✘", "☒", "❌"}
 # Spellings of a judgement, used when the text is not a value name of the criterion.
 _JUDGEMENT_WORDS = {
-    "positive": "positive", "pos": "positive", "+": "positive", "strength": "positive",
+    "positive": "positive", "pos": "positive", "strength": "positive",
     "partial": "partial", "part": "partial", "partly": "partial", "mixed": "partial",
-    "some": "partial", "developing": "partial", "+/-": "partial", "~": "partial",
-    "negative": "negative", "neg": "negative", "-": "negative", "weakness": "negative",
+    "some": "partial", "developing": "partial",
+    "negative": "negative", "neg": "negative", "weakness": "negative",
 }
+# Symbols, matched as typed (norm_token would read '+/-' as '+'). A lone dash is refused: in a
+# spreadsheet it means "nothing" as often as "negative".
+_JUDGEMENT_SYMBOLS = {"+": "positive", "+/-": "partial", "±": "partial", "~": "partial"}
+_DASHES = {"-", "\u2013", "\u2014", "\u2212"}
+# What analysts type for "nothing to code here" (norm_token'd). Not a value of any criterion:
+# a blank cell is how a sheet says not coded, and the criterion then stays not_reported.
+_PLACEHOLDERS = {"n_a", "na", "n.a.", "n.a", "nk", "n_k", "tbc", "tbd", "tba", "?", "??", "unknown",
+                 "not_known", "not_reported", "not_stated", "not_assessed", "not_applicable",
+                 "not_coded", "pending", "blank", "null", "nan"}
+
+# Excel's error values, which a sheet pasted as values keeps as text
+_EXCEL_ERRORS = {"#N/A", "#REF!", "#VALUE!", "#DIV/0!", "#NAME?", "#NULL!", "#NUM!", "#SPILL!", "#CALC!",
+                 "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"}
+
+
+def _judgement_word(text: str) -> str | None:
+    """The judgement a word or symbol stands for ('Partly', '+/-'), or None."""
+    return _JUDGEMENT_SYMBOLS.get(text.strip()) or _JUDGEMENT_WORDS.get(norm_token(text))
 
 
 def norm_token(text: object) -> str:
@@ -181,7 +199,7 @@ class Codebook:
                 return None, why
         jn = None
         if j is not None:
-            jn = _JUDGEMENT_WORDS.get(norm_token(j))
+            jn = _judgement_word(j)
             if jn is None:
                 return None, f"judgement {j!r} is not one of {list(JUDGEMENTS)}"
         if chosen is None:
@@ -202,8 +220,19 @@ class Codebook:
             return "yes", None
         if t in _NO and "no" in allowed:
             return "no", None
-        if t in _JUDGEMENT_WORDS:
-            return self._value_from_judgement(crit, _JUDGEMENT_WORDS[t], original=text)
+        jn = _judgement_word(text)
+        if jn is not None:
+            return self._value_from_judgement(crit, jn, original=text)
+        if text.strip() in _DASHES:
+            return None, (f"{text!r} could mean negative or nothing to code; write a value of {crit.id} "
+                          f"({', '.join(allowed)}), or leave the cell blank if the source says nothing on it")
+        if text.strip().upper() in _EXCEL_ERRORS:
+            return None, (f"{text!r} is an Excel error, not a value: correct the formula or paste that "
+                          f"made it, then type a value of {crit.id} ({', '.join(allowed)}) or leave the cell blank")
+        if t in _PLACEHOLDERS:
+            return None, (f"{text!r} is not a value: where the source says nothing on {crit.id} "
+                          "leave the cell blank or delete the row (the criterion stays not_reported); "
+                          f"otherwise use one of {list(allowed)}")
         return None, (f"value {text!r} is not allowed for {crit.id} ({crit.label}); "
                       f"use one of {list(allowed)}")
 

@@ -47,6 +47,7 @@ HEADER_ALIASES = {
 }
 _HEADER_LOOKUP = {alias: canon for canon, aliases in HEADER_ALIASES.items() for alias in aliases}
 META_COLUMNS = ("source_kind", "source_url", "coder", "confidence", "note", "round", "evidence")
+CRITERION_META_COLUMNS = ("evidence", "note", "source_kind", "source_url", "coder", "confidence")
 _AREA_WORDS = {
     "prevention": ("prevention", "preventing crime", "preventing crime and anti social behaviour",
                    "crime prevention"),
@@ -57,6 +58,8 @@ _AREA_LOOKUP = {w: a for a, words in _AREA_WORDS.items() for w in words}
 _CONFIDENCE_SCORE = {"high": 0.9, "medium": 0.6, "low": 0.3}
 _TRUE = {"true", "yes", "y", "1", "x"}
 _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
+# first cell of a row of totals or counts under a table ('Total', 'Grand total', 'Count of yes')
+_TOTAL_ROW = re.compile(r"^\s*(total|totals|grand total|sub-?total|sum|count|average|mean|number of)\b", re.I)
 _LOOKS_LIKE_CRITERION = re.compile(r"^\s*[PAFpaf]\d{1,2}\b")
 HEADER_SCAN_ROWS = 30
 MAX_CELL_CHARS = 10_000  # longer cells are pasted documents, not codes: rejected, not truncated
@@ -108,6 +111,7 @@ class FileResult:
     records_read: int = 0
     data_rows: int = 0           # non-blank rows under a header (0 = a header-only file)
     skipped_sheets: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the build log: read, but worth a look
 
     @property
     def used(self) -> int:
@@ -121,17 +125,39 @@ class _Layout:
     criteria: dict[int, str]         # wide form: column index -> criterion id
     unknown_criteria: dict[int, str]  # wide form: header looks like a criterion id but is not one
     form: str                         # "long" or "wide"
+    # wide form: column index -> (criterion id, meta column) for one criterion's own evidence,
+    # note, source... ('A2 evidence', 'Notes (F4)'); they override the row's for that criterion
+    criterion_meta: dict[int, tuple[str, str]] = field(default_factory=dict)
+    headers: dict[int, str] = field(default_factory=dict)  # wide form: column index -> header text
+
+
+def criterion_meta_header(text: str, codebook: Codebook) -> tuple[str, str] | None:
+    """(criterion id, meta column) for a wide sheet's per-criterion column such as 'A2 evidence',
+    'A2 Attend-all-crimes policy - notes', 'Source (F4)' or 'Evidence: mobile technology'; None
+    for anything else. The meta word is one of the usual headers of a per-row meta column."""
+    words = _norm_header(text).split()
+    for n in (2, 1):  # 'source url' before 'source'
+        if len(words) <= n:
+            continue
+        for meta, crit in ((" ".join(words[-n:]), words[:-n]), (" ".join(words[:n]), words[n:])):
+            canon = _HEADER_LOOKUP.get(meta)
+            if canon in CRITERION_META_COLUMNS:
+                cid = codebook.resolve_criterion(" ".join(crit))
+                if cid:
+                    return cid, canon
+    return None
 
 
 def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
     """Find the header row: the first row (within the first 30) with a force column and either a
     criterion column (long form) or at least one criterion as a column header (wide form)."""
     for i, row in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
-        columns, criteria, unknown = {}, {}, {}
+        columns, criteria, unknown, crit_meta, headers = {}, {}, {}, {}, {}
         for j, cell in enumerate(row):
             text = cell_text(cell.value)
             if text is None:
                 continue
+            headers[j] = text
             canon = canonical_header(text)
             if canon and canon not in columns.values():
                 columns[j] = canon
@@ -139,6 +165,8 @@ def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
             cid = codebook.resolve_criterion(text)
             if cid:
                 criteria[j] = cid
+            elif (cm := criterion_meta_header(text, codebook)) is not None:
+                crit_meta[j] = cm
             elif _LOOKS_LIKE_CRITERION.match(text):
                 unknown[j] = text
         if "force" not in columns.values():
@@ -146,8 +174,23 @@ def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
         if "criterion" in columns.values():
             return _Layout(i, columns, {}, {}, "long")
         if criteria:
-            return _Layout(i, columns, criteria, unknown, "wide")
+            return _Layout(i, columns, criteria, unknown, "wide", crit_meta, headers)
     return None
+
+
+def _repeated_criteria(grid: Grid, layout: _Layout) -> list[str]:
+    """Notes on a wide sheet with two columns for one criterion ('F4' and 'Mobile technology'):
+    both are read (a row that fills both in differently becomes two codes, contested), but one
+    of them is likely meant as something else."""
+    from .sheets import _col_letter
+
+    by_cid: dict[str, list[int]] = {}
+    for j, cid in layout.criteria.items():
+        by_cid.setdefault(cid, []).append(j)
+    where = f"sheet {grid.name}: " if grid.name else ""
+    return [f"{where}columns {', '.join(f'{_col_letter(j + 1)} ({layout.headers[j]!r})' for j in cols)} "
+            f"are all read as {cid}; if one is not {cid}, rename its header"
+            for cid, cols in by_cid.items() if len(cols) > 1]
 
 
 def _row_values(row: list[Cell], layout: _Layout) -> dict[str, Cell]:
@@ -272,6 +315,7 @@ class CodedLoader:
             if layout.form == "long":
                 self._long(grid, layout, res, ctx)
             else:
+                res.notes += _repeated_criteria(grid, layout)
                 self._wide(grid, layout, res, ctx)
             res.data_rows += self._rows_seen
         if not found_any:
@@ -311,9 +355,8 @@ class CodedLoader:
             return None
         fid = self._try_force(name)
         if fid is None:
-            if _NOTE_ROW.match(name) or not others:
-                self._reject(res, ctx, loc, "not data: a note or comment row (kept here so nothing "
-                             "is lost)", _raw_text(row))
+            if _NOTE_ROW.match(name) or _TOTAL_ROW.match(name) or not others:
+                self._reject(res, ctx, loc, self._not_data(name), _raw_text(row))
                 return None
             sugg = self.resolver.suggest(name)
             hint = f" did you mean {' or '.join(repr(s) for s in sugg)}?" if sugg else ""
@@ -322,6 +365,12 @@ class CodedLoader:
                          "add the spelling to reference/force_aliases.csv", _raw_text(row))
             return None
         return fid
+
+    @staticmethod
+    def _not_data(name: str) -> str:
+        """The reject reason of a row that is no force's: a total row, or a note."""
+        what = "a total or summary row" if _TOTAL_ROW.match(name) else "a note or comment row"
+        return f"not data: {what} (kept here so nothing is lost)"
 
     def _meta(self, res, ctx, cells: dict[str, Cell], loc: str, row, text: dict | None = None) -> dict | None:
         """Row-level metadata shared by long and wide form; None (and a reject) when invalid.
@@ -442,56 +491,101 @@ class CodedLoader:
             res.findings.append(self._finding(ctx, meta, cid, value, text.get("evidence"), ref))
 
     def _wide(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
+        code_cols = list(layout.criteria) + list(layout.unknown_criteria)
         for i, row in self._data_rows(grid, layout):
             loc = grid.row_ref(i)
+
+            def where(j: int) -> str:
+                return row[j].ref if grid.name else f"{loc}, column {j + 1}"
+
             cells = _row_values(row, layout)
-            crit_cells = [(j, row[j]) for j in list(layout.criteria) + list(layout.unknown_criteria)
+            crit_cells = [(j, row[j]) for j in code_cols if j < len(row) and row[j].value is not None]
+            meta_cells = [(j, row[j]) for j in layout.criterion_meta
                           if j < len(row) and row[j].value is not None]
-            if not crit_cells:
+            coded = {layout.criteria[j] for j, _ in crit_cells if j in layout.criteria}
+            # a criterion's own evidence or note with no code for it is a record too, rejected
+            orphans = [(j, c) for j, c in meta_cells if layout.criterion_meta[j][0] not in coded]
+            if not crit_cells and not orphans:
                 # A force with nothing coded (all blank): not a record, and not a judgement.
                 # A row with text only in the force column may be a note: record it.
                 name = cell_text(cells["force"].value) if "force" in cells else None
                 if name and self.resolver.try_resolve(name) is None:
                     res.records_read += 1
-                    self._reject(res, ctx, loc, "not data: a note or comment row (kept here so "
-                                 "nothing is lost)", _raw_text(row))
+                    self._reject(res, ctx, loc, self._not_data(name), _raw_text(row))
                 continue
-            res.records_read += len(crit_cells)
+            res.records_read += len(crit_cells) + len(orphans)
+            n_before = len(res.rejects)
             fid = self._force(res, ctx, cells, row, loc)
-            if fid is None:
-                # one reject per row already recorded; count the other cells of the row too
-                for _ in crit_cells[1:]:
-                    res.rejects.append(dict(res.rejects[-1]))
-                continue
-            meta = self._meta(res, ctx, cells, loc, row)
+            meta = self._meta(res, ctx, cells, loc, row) if fid is not None else None
             if meta is None:
-                for _ in crit_cells[1:]:
-                    res.rejects.append(dict(res.rejects[-1]))
+                # The row cannot be used (unknown force, a problem with its source...): one reject
+                # per record, each at its own cell, with the row's reason and the row.
+                first = res.rejects[n_before]  # (_force and _meta record one)
+                del res.rejects[n_before:]
+                for j, _cell in sorted(crit_cells + orphans):
+                    res.rejects.append({**first, "location": where(j)})
                 continue
             meta["force_id"] = fid
+            for j, cell in orphans:
+                cid, what = layout.criterion_meta[j]
+                self._reject(res, ctx, where(j), f"{what} for {cid} ({layout.headers[j]!r}) but no {cid} "
+                             "code in this row; give the code, or clear the cell", cell_text(cell.value) or "")
+            own: dict[str, dict[str, str]] = {}
+            for j, cell in meta_cells:
+                cid, what = layout.criterion_meta[j]
+                own.setdefault(cid, {})[what] = cell_text(cell.value)
             for j, cell in crit_cells:
                 text = cell_text(cell.value)
-                where = cell.ref if grid.name else f"{loc}, column {j + 1}"
                 if j in layout.unknown_criteria:
-                    self._reject(res, ctx, where, f"unknown criterion column "
+                    self._reject(res, ctx, where(j), f"unknown criterion column "
                                  f"{layout.unknown_criteria[j]!r}; use an id, key or label from "
                                  "codebook.yaml", text or "")
                     continue
                 if cell.formula:
-                    self._reject(res, ctx, where, "formula in cell (formulas are never evaluated); "
+                    self._reject(res, ctx, where(j), "formula in cell (formulas are never evaluated); "
                                  "type the value itself", text or "")
                     continue
                 if cell.hidden:
-                    self._reject(res, ctx, where, "cell is in a hidden column; unhide it to include "
+                    self._reject(res, ctx, where(j), "cell is in a hidden column; unhide it to include "
                                  "it, or clear it", text or "")
                     continue
                 cid = layout.criteria[j]
                 value, why = self._value(cid, text)
                 if value is None:
-                    self._reject(res, ctx, where, why, text or "")
+                    self._reject(res, ctx, where(j), why, text or "")
                     continue
-                evidence = cell_text(cells["evidence"].value) if "evidence" in cells else None
-                res.findings.append(self._finding(ctx, meta, cid, value, evidence, where))
+                cell_meta, why = self._own_meta(meta, own.get(cid))
+                if why:
+                    self._reject(res, ctx, where(j), f"{cid}'s own columns: {why}", text or "")
+                    continue
+                evidence = cell_meta.pop("_evidence", None)
+                if evidence is None and "evidence" in cells:
+                    evidence = cell_text(cells["evidence"].value)
+                res.findings.append(self._finding(ctx, cell_meta, cid, value, evidence, where(j)))
+
+    def _own_meta(self, meta: dict, own: dict | None) -> tuple[dict, str | None]:
+        """The row's metadata with one criterion's own columns ('A2 evidence', 'A2 source kind',
+        'Notes (A2)') laid over it: the criterion's own win; notes are joined. (meta, problem)."""
+        if not own:
+            return meta, None
+        out = dict(meta)
+        if own.get("source_kind") is not None:
+            kind = self._token(own["source_kind"])
+            if kind not in SOURCE_KINDS:
+                return out, f"source_kind {own['source_kind']!r} is not one of {list(SOURCE_KINDS)}"
+            out["source_kind"], out["_default_kind"] = kind, False
+        if own.get("confidence") is not None:
+            label, score, why = self._conf(own["confidence"])
+            if why:
+                return out, why
+            out["confidence"], out["confidence_score"] = label, score
+        for what in ("source_url", "coder"):
+            if own.get(what) is not None:
+                out[what] = own[what]
+        if own.get("note") is not None:
+            out["note"] = "; ".join(filter(None, (meta["note"], own["note"])))
+        out["_evidence"] = own.get("evidence")
+        return out, None
 
     # ------------------------------------------------------------------------------------------
     @staticmethod
