@@ -117,3 +117,18 @@ def test_criterion_explorer_runs_for_another_criterion(shipped_paths, tmp_path):
     text = _outputs_text(files[0])
     assert "F4 Mobile technology on patrol" in text
     assert "Extensive (1): Dorset" in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="local sockets are POSIX only; Windows keeps TCP")
+def test_kernel_talks_over_local_sockets_and_the_log_stays_quiet(tmp_path, capfd):
+    """The kernel runs on local (Unix) sockets, not unencrypted TCP on localhost: nothing else on
+    the machine can listen in, and its TCP warning no longer fills every build log."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import json\nfrom ipykernel import get_connection_info\n"
+        "print(json.loads(get_connection_info())['transport'])")]
+    path = tmp_path / "00_transport.ipynb"
+    nbformat.write(nb, path)
+    out_nb, _html = nbmod.run_notebook(path, tmp_path / "out")
+    assert _outputs_text(out_nb).strip() == "ipc"
+    assert "without encryption" not in capfd.readouterr().err

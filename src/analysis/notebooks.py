@@ -12,6 +12,8 @@ display options.
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,13 +66,30 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
     from .io import safe_stem
 
     out_nb = out_dir / f"{safe_stem(path.stem + suffix)}.ipynb"  # never outside out_dir
+    extra = {"kernel_manager_class": _local_kernel_manager()} if os.name == "posix" else {}
     pm.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel_name,
                         execution_timeout=timeout, progress_bar=False, log_output=False,
-                        cwd=str(path.parent))
+                        cwd=str(path.parent), **extra)
     written = [out_nb]
     if html:
         written.append(to_html(out_nb))
     return written
+
+
+@functools.cache
+def _local_kernel_manager():
+    """A kernel manager that talks to its kernel over local (Unix) sockets rather than TCP on
+    localhost: nothing else on the machine can listen in, and the kernel does not print its
+    warning about unencrypted TCP into every build log. POSIX only; Windows keeps TCP."""
+    from jupyter_client.manager import KernelManager
+    from traitlets import default
+
+    class LocalSocketKernelManager(KernelManager):
+        @default("transport")
+        def _default_transport(self):
+            return "ipc"
+
+    return LocalSocketKernelManager
 
 
 def to_html(notebook: str | Path) -> Path:
