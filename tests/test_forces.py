@@ -71,3 +71,31 @@ def test_alias_to_unknown_force_is_an_error():
     forces = ForceResolver.from_files(P.forces).forces
     with pytest.raises(ValueError, match="unknown force_id"):
         ForceResolver(forces, pd.DataFrame({"alias": ["X"], "force_id": ["atlantis"]}))
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("Thames Valley Police (TVP)", "thames-valley"), ("Dyfed-Powys Police (Heddlu Dyfed-Powys)", "dyfed-powys"),
+    ("Gwent Police / Heddlu Gwent", "gwent"), ("Heddlu Gwent", "gwent"), ("Heddlu De Cymru", "south-wales"),
+    ("North Wales Police | Heddlu Gogledd Cymru", "north-wales"),
+    # two forces, or a part that names none: not resolved (a reject, with suggestions)
+    ("Norfolk (and Suffolk)", None), ("Norfolk / Suffolk", None), ("Kent [draft]", None),
+])
+def test_bracketed_and_bilingual_names(resolver, name, expected):
+    assert resolver.try_resolve(name) == expected
+
+
+@pytest.mark.parametrize("name", ["BTP", "British Transport Police", "Police Service of Northern Ireland",
+                                  "PSNI", "Police Scotland", "Ministry of Defence Police"])
+def test_a_force_outside_the_43_is_named_as_such_not_matched_to_a_look_alike(resolver, name, tmp_path):
+    with pytest.raises(UnknownForce) as err:
+        resolver.resolve(name)
+    assert "is not one of the 43 forces of England and Wales" in str(err.value)
+    assert "did you mean" not in str(err.value)
+    # and in an analyst's sheet: a reject with that reason
+    from analysis.codebook import Codebook
+    from analysis.coded import CodedLoader
+    csv = tmp_path / "c.csv"
+    csv.write_text(f"force,A2\nNorfolk,yes\n{name},no\n", encoding="utf-8")
+    res = CodedLoader(Codebook.load(P.codebook), resolver, tmp_path).load_file(csv, "r")
+    assert len(res.findings) == 1 and len(res.rejects) == 1
+    assert "is not one of the 43" in res.rejects[0]["reason"] and "City of London" not in res.rejects[0]["reason"]

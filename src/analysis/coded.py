@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import schemas
 from .codebook import Codebook, norm_token
-from .forces import ForceResolver
+from .forces import ForceResolver, UnknownForce
 from .sheets import Cell, Grid, cell_text, read_grids
 from .sources import ANALYST_CODER, CONFIDENCE_LABELS, DEFAULT_SOURCE_KIND, SOURCE_KINDS
 
@@ -358,11 +358,9 @@ class CodedLoader:
             if _NOTE_ROW.match(name) or _TOTAL_ROW.match(name) or not others:
                 self._reject(res, ctx, loc, self._not_data(name), _raw_text(row))
                 return None
-            sugg = self.resolver.suggest(name)
-            hint = f" did you mean {' or '.join(repr(s) for s in sugg)}?" if sugg else ""
+            unknown = UnknownForce(name, self.resolver.suggest(name))
             self._reject(res, ctx, force_cell.ref if ctx["grid"].name else loc,
-                         f"unknown force {name!r};{hint} use a name from reference/forces.csv or "
-                         "add the spelling to reference/force_aliases.csv", _raw_text(row))
+                         f"{unknown.what}; {unknown.fix}", _raw_text(row))
             return None
         return fid
 

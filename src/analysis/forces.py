@@ -3,7 +3,9 @@
 Spellings come from three places, all data: the columns of ``reference/forces.csv`` (id, official
 name, short name, ONS code) and the analyst-editable alias table ``reference/force_aliases.csv``
 (abbreviations such as MPS, GMP, Hants). Names are compared after normalising case, '&', hyphens,
-punctuation and the suffixes 'Police', 'Constabulary', 'Police Service'.
+punctuation, the suffixes 'Police', 'Constabulary', 'Police Service' and a leading 'Heddlu'. A name
+with a bracketed abbreviation or in two languages ('Gwent Police / Heddlu Gwent') resolves when
+all its parts name the same force. A UK force outside the 43 (BTP, PSNI...) is refused as such.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ _SUFFIXES = ("police service", "police force", "constabulary", "police", "force"
 def normalise_force_name(name: object) -> str:
     s = str(name).lower().replace("&", " and ")
     s = re.sub(r"[^a-z0-9]+", " ", s).strip()
-    s = re.sub(r"^the ", "", s)
+    s = re.sub(r"^(the|heddlu) ", "", s)  # 'Heddlu Gwent': Welsh for 'Gwent Police'
     changed = True
     while changed:
         changed = False
@@ -36,6 +38,20 @@ def normalise_force_name(name: object) -> str:
     return re.sub(r"\s+", " ", s)
 
 
+# Police forces of the UK that are not among the 43 territorial forces of England and Wales this
+# inspection covered (normalised spellings). A row naming one is refused with that reason rather
+# than with a look-alike of the 43 ('Police Service of Northern Ireland' is not 'City of London').
+_OUTSIDE_THE_43 = {
+    "police service of northern ireland": "Police Service of Northern Ireland", "psni": "Police Service of Northern Ireland",
+    "police scotland": "Police Scotland", "british transport": "British Transport Police", "btp": "British Transport Police",
+    "ministry of defence": "Ministry of Defence Police", "mod": "Ministry of Defence Police",
+    "mdp": "Ministry of Defence Police", "civil nuclear": "Civil Nuclear Constabulary", "cnc": "Civil Nuclear Constabulary",
+    "isle of man": "Isle of Man Constabulary", "states of jersey": "States of Jersey Police",
+    "jersey": "States of Jersey Police", "guernsey": "Guernsey Police", "bailiwick of guernsey": "Guernsey Police",
+    "national crime agency": "National Crime Agency", "nca": "National Crime Agency",
+}
+_BRACKETS = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
+
 SUGGEST_MIN, SUGGEST_MARGIN = 65, 10  # rapidfuzz WRatio scores (0-100), see ForceResolver.suggest
 
 
@@ -43,6 +59,12 @@ class UnknownForce(InputError):
     def __init__(self, name: str, suggestions: list[str], file=None, where=None):
         self.name = name
         self.suggestions = suggestions
+        outside = _OUTSIDE_THE_43.get(normalise_force_name(name))
+        if outside:
+            full = f" ({outside})" if normalise_force_name(outside) != normalise_force_name(name) else ""
+            super().__init__(file, where, f"{name!r}{full} is not one of the 43 forces of England and Wales", "this analysis covers those 43 only: remove the row, or keep it in a "
+                             "notes sheet")
+            return
         hint = ("did you mean " + " or ".join(repr(s) for s in suggestions) + "?") if suggestions else ""
         super().__init__(file, where, f"unknown force {name!r}",
                          (hint + " " if hint else "") +
@@ -101,15 +123,25 @@ class ForceResolver:
         return out
 
     def resolve(self, name: object, file=None, where=None) -> str:
-        key = normalise_force_name(name) if name is not None else ""
-        if key in self.lookup:
-            return self.lookup[key]
+        fid = self.try_resolve(name)
+        if fid is not None:
+            return fid
         raise UnknownForce(str(name), self.suggest(name), file=file, where=where)
 
     def try_resolve(self, name: object) -> str | None:
+        """The force_id, or None. Besides the name as written: a name with a bracketed
+        abbreviation ('Thames Valley Police (TVP)') and a bilingual name ('Gwent Police / Heddlu
+        Gwent') resolve when every part names the same force."""
         if name is None or (isinstance(name, float) and pd.isna(name)):
             return None
-        return self.lookup.get(normalise_force_name(name))
+        lookup = self.lookup
+        fid = lookup.get(normalise_force_name(name))
+        if fid is not None or not isinstance(name, str) or not any(c in name for c in "([/|"):
+            return fid
+        parts = [_BRACKETS.sub(" ", name), *(a or b for a, b in _BRACKETS.findall(name))]
+        parts = [q for p in parts for q in re.split(r"[/|]", p)]
+        found = {lookup.get(normalise_force_name(p)) for p in parts if p.strip(" -,;")}
+        return found.pop() if len(found) == 1 else None  # ({None} when a part names no force)
 
     def suggest(self, name: object, limit: int = 3) -> list[str]:
         """Closest official short names (rapidfuzz), best first: only names about as close as the
