@@ -172,7 +172,7 @@ def test_round_column_must_match_folder(tmp_path, loader):
 def test_no_header_is_a_clear_error(tmp_path, loader):
     p = tmp_path / "nohead.csv"
     p.write_text("Norfolk,A2,yes\nSuffolk,A2,no\n", encoding="utf-8")
-    with pytest.raises(InputError, match="no header row found.*Fix: add a header row"):
+    with pytest.raises(InputError, match="no header row in the first 30 rows.*Fix: add a header row"):
         loader.load_file(p, "r")
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
@@ -326,7 +326,7 @@ def test_two_columns_for_one_criterion_are_read_and_noted(mini_raw, loader):
     path = _xlsx(mini_raw / "test_round" / "coded" / "twice.xlsx", {"M": rows})
     res = loader.load_file(path, "r")
     assert res.notes == ["sheet M: columns B ('F4'), C ('Mobile technology') are all read as F4; "
-                         "if one is not F4, rename its header"]
+                         "if one is not that criterion, rename its header"]
     # nothing dropped: the same code twice is kept once (the repeat a reject), two codes stay two
     assert _key(res.findings) == [("norfolk", "A2", "yes", "positive"), ("norfolk", "F4", "limited", "negative"),
                                   ("suffolk", "F4", "none", "negative"), ("suffolk", "F4", "some", "partial")]
@@ -334,3 +334,35 @@ def test_two_columns_for_one_criterion_are_read_and_noted(mini_raw, loader):
     lines: list[str] = []
     build_tables(load_inputs(Paths(raw=mini_raw)), log=lines.append)
     assert f"  note: test_round/coded/twice.xlsx: {res.notes[0]}" in lines
+
+
+def test_forces_across_criteria_down_is_read_like_the_wide_form(tmp_path, loader):
+    """A transposed framework matrix: forces as column headers, criteria down the first column
+    (a blank corner) with section headings, a note, a row-wide source kind and bad cells."""
+    rows = [[None, "Norfolk", "Suffolk Constabulary", "Kent", "Source kind"],
+            ["Preventing crime", None, None, None, None],
+            ["A2", "yes", "no", None, "letter"],
+            ["mobile technology", "limited", None, "banana", "press_summary"],
+            ["A12", "yes", None, "no", None],
+            ["A5", "good", None, None, "blog"],
+            ["Notes: coded from the letters", None, None, None, None]]
+    res = loader.load_file(_xlsx(tmp_path / "across.xlsx", {"M": rows}), "r")
+    got = {(f["force_id"], f["criterion_id"]): f for f in res.findings}
+    assert _key(res.findings) == [("norfolk", "A2", "yes", "positive"), ("norfolk", "F4", "limited", "negative"),
+                                  ("suffolk", "A2", "no", "negative")]
+    assert got["norfolk", "F4"]["source_kind"] == "press_summary"
+    assert got["suffolk", "A2"]["source_ref"].endswith("M!C3")
+    reasons = {r["location"]: r["reason"] for r in res.rejects}
+    assert reasons["M!row 2"].startswith("not data: a section heading")
+    assert "value 'banana' is not allowed for F4" in reasons["M!D4"]
+    assert "unknown criterion 'A12'" in reasons["M!B5"] and reasons["M!B5"] == reasons["M!D5"]
+    assert "source_kind 'blog'" in reasons["M!B6"]
+    assert reasons["M!row 7"].startswith("not data: a note")
+    assert len(reasons) == len(res.rejects) == 6
+    assert res.records_read == res.used + len(res.rejects) == 9
+
+
+def test_a_header_below_the_rows_searched_is_named_in_the_error(tmp_path, loader):
+    rows = [[f"note line {i}"] for i in range(34)] + [["Force", "A2"], ["Norfolk", "yes"]]
+    with pytest.raises(InputError, match="no header row in the first 30 rows"):
+        loader.load_file(_xlsx(tmp_path / "deep.xlsx", {"Codes": rows}), "r")

@@ -62,7 +62,7 @@ def layouts(draw):
     for part in parts:
         if not part:
             continue
-        form = draw(st.sampled_from(["long", "wide"]))
+        form = draw(st.sampled_from(["long", "wide", "across"]))
         spelt = [(draw(st.sampled_from(FORCE_SPELLINGS[f])), draw(st.sampled_from(CRIT_SPELLINGS[c])),
                   draw(st.sampled_from(VALUE_SPELLINGS[v])), f, c) for (f, c), v in part]
         if form == "long":
@@ -81,6 +81,11 @@ def layouts(draw):
             forces = draw(st.permutations(sorted(by_force)))
             rows = [["Force", *[crit_head[c] for c in crit_ids]]]
             rows += [[force_name[f], *[by_force[f].get(c) for c in crit_ids]] for f in forces]
+            if form == "across":  # forces across the top, criteria down the first column
+                # (a blank corner needs two forces to tell the layout; one force needs 'Criterion')
+                corner = draw(st.sampled_from(["Criterion", None, "Indicator"] if len(forces) > 1 else ["Criterion"]))
+                rows = [list(col) for col in zip(*rows)]
+                rows[0][0] = corner
         sheets.append((form, rows))
     as_csv = len(sheets) == 1 and draw(st.booleans())
     return sheets, as_csv

@@ -4,7 +4,9 @@ Accepts, in CSV or Excel, in any number of sheets:
 - long form: one row per force x criterion (columns force, criterion, value and/or judgement,
   optionally evidence, source_kind, source_url, coder, confidence, note, round, area);
 - wide form: one row per force, one column per criterion (a framework matrix), optionally with
-  source_kind / source_url / coder / confidence / note columns for the whole row.
+  source_kind / source_url / coder / confidence / note columns for the whole row, and a
+  criterion's own ones ('A2 evidence');
+- across form: the wide form turned round, forces across the top and criteria down.
 Title rows above the header, merged title cells, blank separator rows and notes under the table
 are handled. A blank cell is "not coded" and never a judgement. Every record read (long: a row;
 wide: a non-blank criterion cell) ends up either in ``findings`` or in ``rejects`` with a reason.
@@ -62,6 +64,9 @@ _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|ple
 _TOTAL_ROW = re.compile(r"^\s*(total|totals|grand total|sub-?total|sum|count|average|mean|number of)\b", re.I)
 _LOOKS_LIKE_CRITERION = re.compile(r"^\s*[PAFpaf]\d{1,2}\b")
 HEADER_SCAN_ROWS = 30
+_NO_HEADER = (f"no header row in the first {HEADER_SCAN_ROWS} rows (a 'Force' column and either a 'Criterion' "
+              "column or criterion columns such as A2; or forces across the top, criteria down the first column)")
+_HEADER_FIX = "add a header row, or delete the rows above it; see data/raw/README.md for the layouts"
 MAX_CELL_CHARS = 10_000  # longer cells are pasted documents, not codes: rejected, not truncated
 
 
@@ -124,11 +129,12 @@ class _Layout:
     columns: dict[int, str]          # column index -> canonical meta column (long or wide)
     criteria: dict[int, str]         # wide form: column index -> criterion id
     unknown_criteria: dict[int, str]  # wide form: header looks like a criterion id but is not one
-    form: str                         # "long" or "wide"
+    form: str                         # "long", "wide" or "across" (forces across, criteria down)
     # wide form: column index -> (criterion id, meta column) for one criterion's own evidence,
     # note, source... ('A2 evidence', 'Notes (F4)'); they override the row's for that criterion
     criterion_meta: dict[int, tuple[str, str]] = field(default_factory=dict)
     headers: dict[int, str] = field(default_factory=dict)  # wide form: column index -> header text
+    forces: dict[int, str] = field(default_factory=dict)  # across form: column index -> force_id
 
 
 def criterion_meta_header(text: str, codebook: Codebook) -> tuple[str, str] | None:
@@ -148,9 +154,11 @@ def criterion_meta_header(text: str, codebook: Codebook) -> tuple[str, str] | No
     return None
 
 
-def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
+def detect_layout(grid: Grid, codebook: Codebook, try_force=None) -> _Layout | None:
     """Find the header row: the first row (within the first 30) with a force column and either a
-    criterion column (long form) or at least one criterion as a column header (wide form)."""
+    criterion column (long form) or at least one criterion as a column header (wide form); or,
+    given ``try_force`` (name -> force_id or None), forces as column headers with the criteria
+    down a 'Criterion' column or the first column (across form: a transposed wide sheet)."""
     for i, row in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
         columns, criteria, unknown, crit_meta, headers = {}, {}, {}, {}, {}
         for j, cell in enumerate(row):
@@ -170,6 +178,10 @@ def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
             elif _LOOKS_LIKE_CRITERION.match(text):
                 unknown[j] = text
         if "force" not in columns.values():
+            if try_force is not None and len(headers) >= 2:
+                across = _across_layout(i, headers, columns, try_force)
+                if across is not None:
+                    return across
             continue
         if "criterion" in columns.values():
             return _Layout(i, columns, {}, {}, "long")
@@ -178,19 +190,47 @@ def detect_layout(grid: Grid, codebook: Codebook) -> _Layout | None:
     return None
 
 
-def _repeated_criteria(grid: Grid, layout: _Layout) -> list[str]:
-    """Notes on a wide sheet with two columns for one criterion ('F4' and 'Mobile technology'):
-    both are read (a row that fills both in differently becomes two codes, contested), but one
-    of them is likely meant as something else."""
+def _across_layout(i: int, headers: dict[int, str], columns: dict[int, str], try_force) -> _Layout | None:
+    """The across form, if this header row has it: two or more forces as column headers (or one
+    beside a 'Criterion' column), and the criteria in that column or, under a blank or
+    unrecognised corner cell, the first column."""
+    forces = {j: fid for j, text in headers.items() if j not in columns and (fid := try_force(text))}
+    crit_col = next((j for j, c in columns.items() if c == "criterion"), None)
+    if not forces or (crit_col is None and len(forces) < 2):
+        return None
+    if crit_col is None:
+        if 0 in forces or 0 in columns:
+            return None
+        columns = {**columns, 0: "criterion"}
+    return _Layout(i, columns, {}, {}, "across", headers=headers, forces=forces)
+
+
+def _repeated_columns(grid: Grid, by_column: dict[int, str], headers: dict[int, str], what: str) -> list[str]:
+    """Notes on a sheet with two columns for one criterion ('F4' and 'Mobile technology'), or for
+    one force (across form): both are read (a row that fills both in differently becomes two
+    codes, contested), but one of them is likely meant as something else."""
     from .sheets import _col_letter
 
-    by_cid: dict[str, list[int]] = {}
-    for j, cid in layout.criteria.items():
-        by_cid.setdefault(cid, []).append(j)
+    cols_of: dict[str, list[int]] = {}
+    for j, key in by_column.items():
+        cols_of.setdefault(key, []).append(j)
     where = f"sheet {grid.name}: " if grid.name else ""
-    return [f"{where}columns {', '.join(f'{_col_letter(j + 1)} ({layout.headers[j]!r})' for j in cols)} "
-            f"are all read as {cid}; if one is not {cid}, rename its header"
-            for cid, cols in by_cid.items() if len(cols) > 1]
+    return [f"{where}columns {', '.join(f'{_col_letter(j + 1)} ({headers[j]!r})' for j in cols)} "
+            f"are all read as {key}; if one is not that {what}, rename its header"
+            for key, cols in cols_of.items() if len(cols) > 1]
+
+
+def _cell_problem(cell: Cell, hidden_in: str) -> str | None:
+    """Why one code cell cannot be used (a formula, or hidden), or None."""
+    if cell.formula:
+        return "formula in cell (formulas are never evaluated); type the value itself"
+    if cell.hidden:
+        return f"cell is in a hidden {hidden_in}; unhide it to include it, or clear it"
+    return None
+
+
+def _nonblank(row: list[Cell], cols) -> list[tuple[int, Cell]]:
+    return [(j, row[j]) for j in cols if j < len(row) and row[j].value is not None]
 
 
 def _row_values(row: list[Cell], layout: _Layout) -> dict[str, Cell]:
@@ -286,7 +326,7 @@ class CodedLoader:
         grids = read_grids(path)
         found_any = False
         for grid in grids:
-            layout = detect_layout(grid, self.codebook)
+            layout = detect_layout(grid, self.codebook, self._try_force)
             if layout is None:
                 # A read-me or notes sheet. Its non-blank rows are not coded data; a sheet that
                 # looks like data but has no recognisable header is reported (not silently lost).
@@ -295,36 +335,33 @@ class CodedLoader:
                     if self._looks_coded(nonblank):  # coded data under a header not recognised:
                         res.records_read += 1           # one record (the sheet), rejected
                         self._reject(res, {"round_id": round_id, "rel": rel}, f"sheet {grid.name}",
-                                     "not read: the sheet names forces but has no header row (needs a "
-                                     "'Force' column and either a 'Criterion' column or criterion columns "
-                                     "such as A2); add a header row, or keep notes on a sheet without force "
-                                     "names", f"{len(nonblank)} non-blank rows")
+                                     f"not read: the sheet names forces but has {_NO_HEADER}; add a header row, or keep "
+                                     "notes on a sheet without force names", f"{len(nonblank)} non-blank rows")
                     else:
                         res.skipped_sheets.append(f"{grid.name} ({len(nonblank)} non-blank rows, no header)")
                     continue
                 if nonblank:
                     from .errors import InputError
                     raise InputError(path, grid.name and f"sheet {grid.name}",
-                                     "no header row found (needs a 'Force' column and either a "
-                                     "'Criterion' column or criterion columns such as A2)",
-                                     "add a header row; see data/raw/README.md for the two layouts")
+                                     _NO_HEADER, _HEADER_FIX)
                 continue
             found_any = True
             ctx = dict(path=path, rel=rel, round_id=round_id, synthetic=synthetic, grid=grid)
             self._rows_seen = 0
             if layout.form == "long":
                 self._long(grid, layout, res, ctx)
+            elif layout.form == "across":
+                res.notes += _repeated_columns(grid, layout.forces, layout.headers, "force")
+                self._across(grid, layout, res, ctx)
             else:
-                res.notes += _repeated_criteria(grid, layout)
+                res.notes += _repeated_columns(grid, layout.criteria, layout.headers, "criterion")
                 self._wide(grid, layout, res, ctx)
             res.data_rows += self._rows_seen
         if not found_any:
             from .errors import InputError
             if all(not any(c.value is not None for r in g.rows for c in r) for g in grids):
                 raise InputError(path, None, "file is empty", "remove it or add coded findings")
-            raise InputError(path, None, "no sheet has a header row (a 'Force' column and either a "
-                             "'Criterion' column or criterion columns such as A2)",
-                             "add a header row; see data/raw/README.md for the two layouts")
+            raise InputError(path, None, f"no sheet has a header row: {_NO_HEADER}", _HEADER_FIX)
         if res.data_rows == 0:
             from .errors import InputError
             raise InputError(path, None, "has a header row but no data rows under it",
@@ -367,7 +404,8 @@ class CodedLoader:
     @staticmethod
     def _not_data(name: str) -> str:
         """The reject reason of a row that is no force's: a total row, or a note."""
-        what = "a total or summary row" if _TOTAL_ROW.match(name) else "a note or comment row"
+        what = ("a total or summary row" if _TOTAL_ROW.match(name) else
+                "a section heading" if normalise_area(name) else "a note or comment row")
         return f"not data: {what} (kept here so nothing is lost)"
 
     def _meta(self, res, ctx, cells: dict[str, Cell], loc: str, row, text: dict | None = None) -> dict | None:
@@ -490,16 +528,8 @@ class CodedLoader:
 
     def _wide(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
         code_cols = list(layout.criteria) + list(layout.unknown_criteria)
-        for i, row in self._data_rows(grid, layout):
-            loc = grid.row_ref(i)
-
-            def where(j: int) -> str:
-                return row[j].ref if grid.name else f"{loc}, column {j + 1}"
-
-            cells = _row_values(row, layout)
-            crit_cells = [(j, row[j]) for j in code_cols if j < len(row) and row[j].value is not None]
-            meta_cells = [(j, row[j]) for j in layout.criterion_meta
-                          if j < len(row) and row[j].value is not None]
+        for row, loc, where, cells, crit_cells in self._rows_of_cells(grid, layout, code_cols):
+            meta_cells = _nonblank(row, layout.criterion_meta)
             coded = {layout.criteria[j] for j, _ in crit_cells if j in layout.criteria}
             # a criterion's own evidence or note with no code for it is a record too, rejected
             orphans = [(j, c) for j, c in meta_cells if layout.criterion_meta[j][0] not in coded]
@@ -515,13 +545,8 @@ class CodedLoader:
             n_before = len(res.rejects)
             fid = self._force(res, ctx, cells, row, loc)
             meta = self._meta(res, ctx, cells, loc, row) if fid is not None else None
-            if meta is None:
-                # The row cannot be used (unknown force, a problem with its source...): one reject
-                # per record, each at its own cell, with the row's reason and the row.
-                first = res.rejects[n_before]  # (_force and _meta record one)
-                del res.rejects[n_before:]
-                for j, _cell in sorted(crit_cells + orphans):
-                    res.rejects.append({**first, "location": where(j)})
+            if meta is None:  # (unknown force, a problem with its source...)
+                self._spread_reject(res, n_before, [where(j) for j, _ in sorted(crit_cells + orphans)])
                 continue
             meta["force_id"] = fid
             for j, cell in orphans:
@@ -539,13 +564,9 @@ class CodedLoader:
                                  f"{layout.unknown_criteria[j]!r}; use an id, key or label from "
                                  "codebook.yaml", text or "")
                     continue
-                if cell.formula:
-                    self._reject(res, ctx, where(j), "formula in cell (formulas are never evaluated); "
-                                 "type the value itself", text or "")
-                    continue
-                if cell.hidden:
-                    self._reject(res, ctx, where(j), "cell is in a hidden column; unhide it to include "
-                                 "it, or clear it", text or "")
+                why = _cell_problem(cell, "column")
+                if why:
+                    self._reject(res, ctx, where(j), why, text or "")
                     continue
                 cid = layout.criteria[j]
                 value, why = self._value(cid, text)
@@ -560,6 +581,67 @@ class CodedLoader:
                 if evidence is None and "evidence" in cells:
                     evidence = cell_text(cells["evidence"].value)
                 res.findings.append(self._finding(ctx, cell_meta, cid, value, evidence, where(j)))
+
+    def _across(self, grid: Grid, layout: _Layout, res: FileResult, ctx) -> None:
+        """Forces across the top, criteria down (the wide form transposed): each non-blank force
+        cell is a record; the row's evidence, source and note columns go with its codes."""
+        for row, loc, where, cells, code_cells in self._rows_of_cells(grid, layout, list(layout.forces)):
+            text = {k: self._text(c.value) for k, c in cells.items()}
+            crit_text = text.get("criterion")
+            cid = self._criterion(crit_text)
+            if not code_cells:
+                if crit_text is not None and cid is None:  # a note, or a section title
+                    res.records_read += 1
+                    self._reject(res, ctx, loc, self._not_data(crit_text), _raw_text(row))
+                continue
+            res.records_read += len(code_cells)
+            n_before = len(res.rejects)
+            if cid is None:
+                if crit_text is None:
+                    reason = "no criterion named in this row; fill in the criterion column"
+                elif _NOTE_ROW.match(crit_text) or _TOTAL_ROW.match(crit_text):
+                    reason = self._not_data(crit_text)
+                else:
+                    reason = (f"unknown criterion {crit_text!r}; use an id, key or label from codebook.yaml "
+                              "(e.g. A2, attend_all_crimes)")
+                self._reject(res, ctx, loc, reason, _raw_text(row))
+            elif text.get("area") is not None and self._area(text["area"]) != self.codebook[cid].area:
+                self._reject(res, ctx, loc, f"area {text['area']!r} does not match {cid}'s area "
+                             f"{self.codebook[cid].area!r}; check the criterion", _raw_text(row))
+            meta = self._meta(res, ctx, cells, loc, row, text) if len(res.rejects) == n_before else None
+            if meta is None:
+                self._spread_reject(res, n_before, [where(j) for j, _ in code_cells])
+                continue
+            for j, cell in code_cells:
+                value_text = cell_text(cell.value)
+                why = _cell_problem(cell, "row or column")
+                if why is None:
+                    value, why = self._value(cid, value_text)
+                if why:
+                    self._reject(res, ctx, where(j), why, value_text or "")
+                    continue
+                res.findings.append(self._finding(ctx, {**meta, "force_id": layout.forces[j]}, cid, value,
+                                                  text.get("evidence"), where(j)))
+
+    def _rows_of_cells(self, grid: Grid, layout: _Layout, code_cols: list[int]):
+        """A wide or across sheet's data rows: (row, its location, where(j) -> the address of
+        its cell in column j, its meta cells by name, its non-blank cells in ``code_cols``)."""
+        for i, row in self._data_rows(grid, layout):
+            loc = grid.row_ref(i)
+
+            def where(j: int, row=row, loc=loc) -> str:
+                return row[j].ref if grid.name else f"{loc}, column {j + 1}"
+
+            yield row, loc, where, _row_values(row, layout), _nonblank(row, code_cols)
+
+    @staticmethod
+    def _spread_reject(res: FileResult, n_before: int, locations: list[str]) -> None:
+        """A row that cannot be used (unknown force or criterion, a problem with its source...)
+        has had its one reject recorded; make it one per record, each at its own cell, with the
+        row's reason and the row."""
+        first = res.rejects[n_before]
+        del res.rejects[n_before:]
+        res.rejects += [{**first, "location": loc} for loc in locations]
 
     def _own_meta(self, meta: dict, own: dict | None) -> tuple[dict, str | None]:
         """The row's metadata with one criterion's own columns ('A2 evidence', 'A2 source kind',
