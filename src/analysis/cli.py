@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import InputError
 
-_COMMAND_MODULES = ("build", "letters", "coding", "review", "charts", "compare", "synthetic")
+_COMMAND_MODULES = ("build", "letters", "coding", "review", "template", "charts", "compare", "synthetic")
 
 
 def add_path_args(p: argparse.ArgumentParser) -> None:

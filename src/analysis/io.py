@@ -243,3 +243,35 @@ def fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+# ----- analysts' workbooks (review, coding template) --------------------------------------------
+def new_workbook(readme: str, *sheets: str):
+    """An openpyxl workbook whose first sheet is ``readme`` and then ``sheets``: (wb, [sheets])."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.title = readme
+    return wb, [wb.active, *(wb.create_sheet(name) for name in sheets)]
+
+
+def write_readme_sheet(ws, lines: list[tuple[str, bool]], width: int) -> None:
+    """A read-me sheet: one wrapped paragraph a row; a heading (True) in bold, the first larger."""
+    from openpyxl.styles import Alignment, Font
+
+    ws.column_dimensions["A"].width = width
+    for i, (text, is_head) in enumerate(lines, start=1):
+        cell = ws.cell(i, 1, text)
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        if is_head:
+            cell.font = Font(bold=True, size=14 if i == 1 else 12)
+
+
+def save_workbook(wb, out: str | Path) -> Path:
+    """Save ``wb`` to ``out`` atomically (a temporary file beside it, then a rename)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, out)
+    return out

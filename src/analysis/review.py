@@ -24,6 +24,7 @@ import pandas as pd
 
 from .codebook import Codebook
 from .errors import InputError, InputErrors
+from .io import new_workbook, save_workbook, write_readme_sheet
 
 REVIEW_FILE = "review.csv"
 SHEET = "Review"
@@ -157,7 +158,6 @@ def review_rows(paths) -> pd.DataFrame:
 
 def export_review(paths, out_xlsx: str | Path) -> Path:
     """Write the review workbook (read-me, review sheet, lists for the dropdowns)."""
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter, quote_sheetname
     from openpyxl.workbook.defined_name import DefinedName
@@ -165,12 +165,7 @@ def export_review(paths, out_xlsx: str | Path) -> Path:
 
     codebook = Codebook.load(paths.codebook)
     rows = review_rows(paths)
-    out = Path(out_xlsx)
-    wb = Workbook()
-    readme = wb.active
-    readme.title = "Read me"
-    ws = wb.create_sheet(SHEET)
-    lists = wb.create_sheet("Lists")
+    wb, (readme, ws, lists) = new_workbook("Read me", SHEET, "Lists")
 
     # --- lists for the dropdowns: criterion ids, and one named range of values per criterion
     lists["A1"] = "criterion"
@@ -246,16 +241,10 @@ def export_review(paths, out_xlsx: str | Path) -> Path:
                "high, medium or low (blank = high)")
 
     _write_readme(readme, len(rows), codebook)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, out)
-    return out
+    return save_workbook(wb, out_xlsx)
 
 
 def _write_readme(ws, n_rows: int, codebook: Codebook) -> None:
-    from openpyxl.styles import Alignment, Font
-
     lines = [
         ("Review of the draft codes", True),
         ("", False),
@@ -293,12 +282,7 @@ def _write_readme(ws, n_rows: int, codebook: Codebook) -> None:
         ("Criteria", True),
     ] + [(f"{c.id}  {c.label}: {', '.join(f'{v} ({j})' for v, j in c.values.items())}", False)
          for c in codebook.criteria.values()]
-    ws.column_dimensions["A"].width = 120
-    for i, (text, is_head) in enumerate(lines, start=1):
-        cell = ws.cell(i, 1, text)
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        if is_head:
-            cell.font = Font(bold=True, size=14 if i == 1 else 12)
+    write_readme_sheet(ws, lines, width=120)
 
 
 # ---------------------------------------------------------------------------------------------
