@@ -188,6 +188,16 @@ def test_truncated_xlsx_is_a_clear_error(tmp_path, loader):
         loader.load_file(bad, "r")
 
 
+def test_password_protected_or_old_xls_workbook_says_so(tmp_path, loader):
+    """An encrypted .xlsx (or an .xls renamed) is an OLE2 compound file, not a zip: say what it
+    is and how to save it, rather than 'not a zip file'."""
+    bad = tmp_path / "locked.xlsx"
+    bad.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(InputError, match="locked.xlsx: an old-format .* or password-protected workbook.*"
+                                         "Fix: open it in Excel and save it as .xlsx"):
+        loader.load_file(bad, "r")
+
+
 def test_build_reconciles_and_keeps_every_row(mini_raw):
     rows = [["Force", "Criterion", "Value", "Source kind"], ["Norfolk", "A2", "yes", "letter"],
             ["Nowhere", "A2", "yes", "letter"], ["Suffolk", "A2", "maybe", "letter"]]

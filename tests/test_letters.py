@@ -270,6 +270,10 @@ def test_unreadable_files_and_unknown_force_are_errors(tmp_path, resolver):
     bad_docx.write_bytes(b"PK not really a zip")
     with pytest.raises(InputError, match="not a readable Word file"):
         parse_letter(bad_docx, ROUND, resolver)
+    locked = tmp_path / "norfolk_locked.docx"  # a password-protected .docx (or a .doc renamed)
+    locked.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(InputError, match="password-protected document.*Fix: open it in Word and save it as .docx"):
+        parse_letter(locked, ROUND, resolver)
     unknown = tmp_path / "letter.txt"
     unknown.write_text(SEED.read_text(encoding="utf-8").replace("Norfolk Constabulary", "Narfolk Constabulry"),
                        encoding="utf-8")

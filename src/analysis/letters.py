@@ -186,6 +186,9 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    from .sheets import refuse_compound_file
+
+    refuse_compound_file(path, "document", ".doc", "Word", ".docx (Word Document)", "Protect Document")
     try:
         document = docx.Document(str(path))
     except Exception as exc:  # noqa: BLE001 - python-docx raises several types for bad files

@@ -100,10 +100,26 @@ def _delimiter(text: str) -> str:
     return ","
 
 
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: .xls/.doc, or an encrypted .xlsx/.docx
+
+
+def refuse_compound_file(path: Path, what: str, old_suffix: str, app: str, save_as: str, protect: str) -> None:
+    """Office files that are not zip packages: the old binary formats (.xls, .doc) and any
+    password-protected .xlsx/.docx look alike (an OLE2 compound file). Say so, with the fix,
+    rather than the zip library's 'not a zip file'."""
+    with open(path, "rb") as fh:
+        if fh.read(8) == _OLE2_MAGIC:
+            raise InputError(path, None, f"an old-format ({old_suffix}) or password-protected {what}: both are "
+                             "stored in the old compound format, which is not read",
+                             f"open it in {app} and save it as {save_as} without a password "
+                             f"(File > Info > {protect} > Encrypt with Password: clear it)")
+
+
 def read_xlsx_grids(path: Path) -> list[Grid]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    refuse_compound_file(path, "workbook", ".xls", "Excel", ".xlsx (Excel Workbook)", "Protect Workbook")
     try:
         # keep_vba=False: macros in .xlsm are neither run nor kept. data_only=False so formulas
         # are seen as formulas (and rejected), not silently replaced by stale cached values.
