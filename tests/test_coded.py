@@ -269,10 +269,13 @@ def test_judgement_symbols_are_read_as_typed_and_placeholders_refused(tmp_path, 
     assert "Excel error" in reasons["S!D4"]
     assert res.records_read == res.used + len(res.rejects) == 10
     # the same in a long sheet's judgement column
-    long_rows = [["Force", "Criterion", "Judgement"], ["Norfolk", "A5", "+/-"], ["Kent", "A5", "-"]]
+    long_rows = [["Force", "Criterion", "Judgement"], ["Norfolk", "A5", "+/-"], ["Kent", "A5", "-"],
+                 ["Essex", "A5", "n/a"]]
     res = loader.load_file(_xlsx(tmp_path / "long.xlsx", {"S": long_rows}), "r")
     assert _key(res.findings) == [("norfolk", "A5", "mixed", "partial")]
-    assert "judgement '-'" in res.rejects[0]["reason"]
+    assert [r["reason"].split(":")[0] for r in res.rejects] == ["judgement '-' is not a judgement",
+                                                                 "judgement 'n/a' is not a judgement"]
+    assert all("leave the cell blank" in r["reason"] for r in res.rejects)
 
 
 def test_total_and_unknown_force_rows_of_a_wide_sheet_reject_each_cell_at_its_address(tmp_path, loader):

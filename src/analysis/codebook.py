@@ -201,6 +201,10 @@ class Codebook:
         if j is not None:
             jn = _judgement_word(j)
             if jn is None:
+                if norm_token(j) in _PLACEHOLDERS or j.strip() in _DASHES:
+                    return None, (f"judgement {j!r} is not a judgement: where the source says nothing on "
+                                  f"{cid} leave the cell blank or delete the row (the criterion stays "
+                                  f"not_reported); otherwise use one of {list(JUDGEMENTS)}")
                 return None, f"judgement {j!r} is not one of {list(JUDGEMENTS)}"
         if chosen is None:
             chosen, why = self._value_from_judgement(crit, jn, original=j)
