@@ -232,7 +232,8 @@ class Codebook:
                           f"({', '.join(allowed)}), or leave the cell blank if the source says nothing on it")
         if text.strip().upper() in _EXCEL_ERRORS:
             return None, (f"{text!r} is an Excel error, not a value: correct the formula or paste that "
-                          f"made it, then type a value of {crit.id} ({', '.join(allowed)}) or leave the cell blank")
+                          f"made it, then type a value of {crit.id} ({', '.join(allowed)}) or leave the "
+                          "cell blank")
         if t in _PLACEHOLDERS:
             return None, (f"{text!r} is not a value: where the source says nothing on {crit.id} "
                           "leave the cell blank or delete the row (the criterion stays not_reported); "

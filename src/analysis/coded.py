@@ -335,8 +335,9 @@ class CodedLoader:
                     if self._looks_coded(nonblank):  # coded data under a header not recognised:
                         res.records_read += 1           # one record (the sheet), rejected
                         self._reject(res, {"round_id": round_id, "rel": rel}, f"sheet {grid.name}",
-                                     f"not read: the sheet names forces but has {_NO_HEADER}; add a header row, or keep "
-                                     "notes on a sheet without force names", f"{len(nonblank)} non-blank rows")
+                                     f"not read: the sheet names forces but has {_NO_HEADER}; add a header "
+                                     "row, or keep notes on a sheet without force names",
+                                     f"{len(nonblank)} non-blank rows")
                     else:
                         res.skipped_sheets.append(f"{grid.name} ({len(nonblank)} non-blank rows, no header)")
                     continue

@@ -42,13 +42,19 @@ def normalise_force_name(name: object) -> str:
 # inspection covered (normalised spellings). A row naming one is refused with that reason rather
 # than with a look-alike of the 43 ('Police Service of Northern Ireland' is not 'City of London').
 _OUTSIDE_THE_43 = {
-    "police service of northern ireland": "Police Service of Northern Ireland", "psni": "Police Service of Northern Ireland",
-    "police scotland": "Police Scotland", "british transport": "British Transport Police", "btp": "British Transport Police",
-    "ministry of defence": "Ministry of Defence Police", "mod": "Ministry of Defence Police",
-    "mdp": "Ministry of Defence Police", "civil nuclear": "Civil Nuclear Constabulary", "cnc": "Civil Nuclear Constabulary",
-    "isle of man": "Isle of Man Constabulary", "states of jersey": "States of Jersey Police",
-    "jersey": "States of Jersey Police", "guernsey": "Guernsey Police", "bailiwick of guernsey": "Guernsey Police",
-    "national crime agency": "National Crime Agency", "nca": "National Crime Agency",
+    spelling: name
+    for name, spellings in {
+        "Police Service of Northern Ireland": ("police service of northern ireland", "psni"),
+        "Police Scotland": ("police scotland",),
+        "British Transport Police": ("british transport", "btp"),
+        "Ministry of Defence Police": ("ministry of defence", "mod", "mdp"),
+        "Civil Nuclear Constabulary": ("civil nuclear", "cnc"),
+        "Isle of Man Constabulary": ("isle of man",),
+        "States of Jersey Police": ("states of jersey", "jersey"),
+        "Guernsey Police": ("guernsey", "bailiwick of guernsey"),
+        "National Crime Agency": ("national crime agency", "nca"),
+    }.items()
+    for spelling in spellings
 }
 _BRACKETS = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
 
@@ -62,8 +68,8 @@ class UnknownForce(InputError):
         outside = _OUTSIDE_THE_43.get(normalise_force_name(name))
         if outside:
             full = f" ({outside})" if normalise_force_name(outside) != normalise_force_name(name) else ""
-            super().__init__(file, where, f"{name!r}{full} is not one of the 43 forces of England and Wales", "this analysis covers those 43 only: remove the row, or keep it in a "
-                             "notes sheet")
+            super().__init__(file, where, f"{name!r}{full} is not one of the 43 forces of England and Wales",
+                             "this analysis covers those 43 only: remove the row, or keep it in a notes sheet")
             return
         hint = ("did you mean " + " or ".join(repr(s) for s in suggestions) + "?") if suggestions else ""
         super().__init__(file, where, f"unknown force {name!r}",

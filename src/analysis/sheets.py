@@ -107,12 +107,16 @@ def refuse_compound_file(path: Path, what: str, old_suffix: str, app: str, save_
     """Office files that are not zip packages: the old binary formats (.xls, .doc) and any
     password-protected .xlsx/.docx look alike (an OLE2 compound file). Say so, with the fix,
     rather than the zip library's 'not a zip file'."""
-    with open(path, "rb") as fh:
-        if fh.read(8) == _OLE2_MAGIC:
-            raise InputError(path, None, f"an old-format ({old_suffix}) or password-protected {what}: both are "
-                             "stored in the old compound format, which is not read",
-                             f"open it in {app} and save it as {save_as} without a password "
-                             f"(File > Info > {protect} > Encrypt with Password: clear it)")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return  # (the reader's own error names it)
+    if head == _OLE2_MAGIC:
+        raise InputError(path, None, f"an old-format ({old_suffix}) or password-protected {what}: both are "
+                         "stored in the old compound format, which is not read",
+                         f"open it in {app} and save it as {save_as} without a password "
+                         f"(File > Info > {protect} > Encrypt with Password: clear it)")
 
 
 def read_xlsx_grids(path: Path) -> list[Grid]:
