@@ -160,6 +160,12 @@ def test_csv_encodings(tmp_path, loader):
         p.write_bytes(text.encode(enc))
         res = loader.load_file(p, "r")
         assert res.findings[0]["evidence"] == "Zoë’s letter – attends all", enc
+    # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated
+    for enc in ("utf-16", "utf-16-be"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(("\ufeff" if enc.endswith("be") else "").encode(enc) + text.replace(",", "\t").encode(enc))
+        res = loader.load_file(p, "r")
+        assert res.findings[0]["evidence"] == "Zoë’s letter – attends all", enc
 
 
 def test_round_column_must_match_folder(tmp_path, loader):

@@ -1,7 +1,7 @@
 """Reading spreadsheets as plain grids of cells, with their addresses.
 
-CSV (UTF-8, UTF-8 with BOM, or Windows cp1252; comma-, semicolon- or tab-separated, told apart by
-the first line that has any of them) and Excel workbooks (.xlsx/.xlsm via openpyxl).
+CSV (UTF-8, UTF-8 with BOM, Windows cp1252, or UTF-16 with BOM; comma-, semicolon- or
+tab-separated, told apart by the first line that has any of them) and Excel workbooks (.xlsx/.xlsm via openpyxl).
 Nothing in the file is executed: formulas are reported as formulas (never evaluated), macros in
 .xlsm files are not loaded (openpyxl drops VBA unless asked to keep it), and cells are returned as
 text or numbers.
@@ -57,14 +57,16 @@ def _col_letter(idx: int) -> str:
 
 def read_csv_grid(path: Path) -> Grid:
     raw = path.read_bytes()
-    for enc in ("utf-8-sig", "cp1252"):
+    # UTF-16 with its byte-order mark: what Excel's "Unicode Text" and some exports write
+    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
+    for enc in encodings:
         try:
             text = raw.decode(enc)
             break
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1252 decodes almost anything
-        raise InputError(path, None, "not readable as UTF-8 or Windows-1252 text",
+    else:  # (cp1252 decodes almost anything; a damaged UTF-16 file does not decode)
+        raise InputError(path, None, f"not readable as {' or '.join(encodings)} text",
                          "save the file as CSV UTF-8 from Excel")
     if "\x00" in text:
         raise InputError(path, None, "contains NUL bytes: this is not a text CSV file",
