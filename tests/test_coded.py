@@ -385,3 +385,18 @@ def test_a_header_below_the_rows_searched_is_named_in_the_error(tmp_path, loader
     rows = [[f"note line {i}"] for i in range(34)] + [["Force", "A2"], ["Norfolk", "yes"]]
     with pytest.raises(InputError, match="no header row in the first 30 rows"):
         loader.load_file(_xlsx(tmp_path / "deep.xlsx", {"Codes": rows}), "r")
+
+
+@pytest.mark.parametrize("given,label,score", [
+    ("high", "high", 0.9), ("Medium-high", "medium", 0.6), ("0.85", "high", 0.85), ("0,6", "medium", 0.6),
+    ("45%", "low", 0.45), ("62,5%", "medium", 0.625)])
+def test_confidence_words_numbers_percentages_and_decimal_commas(given, label, score):
+    from analysis.coded import _confidence
+    assert _confidence(given) == (label, pytest.approx(score), None)
+
+
+@pytest.mark.parametrize("given", ["sure", "1,5", "1,000", "-0.1"])
+def test_confidence_that_is_not_one_is_refused(given):
+    from analysis.coded import _confidence
+    label, score, why = _confidence(given)
+    assert (label, score) == (None, None) and given in why

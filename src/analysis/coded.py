@@ -86,7 +86,8 @@ def normalise_area(text) -> str | None:
 
 
 def _confidence(text: str | None) -> tuple[str | None, float | None, str | None]:
-    """(label, score, problem). Accepts high/medium/low, 'medium-high' (-> the lower), or 0-1."""
+    """(label, score, problem). Accepts high/medium/low, "medium-high" (-> the lower), a number 0-1
+    (a decimal comma too: "0,6") or a percentage."""
     if text is None:
         return None, None, None
     t = norm_token(text)
@@ -96,8 +97,11 @@ def _confidence(text: str | None) -> tuple[str | None, float | None, str | None]
     if parts:  # e.g. "medium_high": be conservative, take the lower
         label = max(parts, key=lambda p: CONFIDENCE_LABELS.index(p))
         return label, _CONFIDENCE_SCORE[label], None
+    number = str(text).strip()
+    if re.fullmatch(r"0,\d+|\d{1,3},\d+%", number):  # a decimal comma ('0,6' from a semicolon-separated CSV)
+        number = number.replace(",", ".")
     try:
-        score = float(str(text).strip().rstrip("%")) / (100 if str(text).strip().endswith("%") else 1)
+        score = float(number.rstrip("%")) / (100 if number.endswith("%") else 1)
     except ValueError:
         return None, None, f"confidence {text!r} is not high/medium/low or a number 0-1"
     if not 0 <= score <= 1:
