@@ -50,6 +50,43 @@ def test_a_series_reuses_renderers_of_the_same_size_and_writes_the_same_files(sh
         assert series[name] == data, name
 
 
+def test_exports_given_no_writer_share_the_kept_one_and_write_the_same_files(shipped_tables, tmp_path,
+                                                                             monkeypatch):
+    """export_chart without a writer uses the process's kept writer: the next chart of the same
+    size draws on the last one's renderer, each PNG is complete when the call returns, and the
+    files are those each chart's own fresh writer writes."""
+    from matplotlib.backends import backend_agg
+
+    if charts._fast_backends()[0] is backend_agg.FigureCanvasAgg:
+        pytest.skip("stock canvas: no renderer reuse")
+    plan = {name: draw for name, _rounds, draw in compare_charts.chart_plan(shipped_tables)}
+    names = [n for n in plan if n.startswith("dumbbell_")][:3]
+    for name in names:  # each with a writer of its own
+        fig, data, alt = plan[name]()
+        with charts.PngWriter() as writer:
+            compare_charts._export(fig, data, name, alt, tmp_path / "own", writer)
+    made = []
+    init = backend_agg.RendererAgg.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(args[:2])
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend_agg.RendererAgg, "__init__", counting_init)
+    monkeypatch.setattr(charts, "_STANDALONE", [])  # (a kept writer for this test alone)
+    try:
+        for name in names:
+            fig, data, alt = plan[name]()
+            files = compare_charts._export(fig, data, name, alt, tmp_path / "kept")
+            png = next(f for f in files if f.suffix == ".png")
+            assert png.read_bytes() == (tmp_path / "own" / png.name).read_bytes()  # complete on return
+        assert len(made) == 1, made
+        assert _files(tmp_path / "own") == _files(tmp_path / "kept")
+    finally:
+        if charts._STANDALONE:
+            charts._STANDALONE[0].__exit__(None, None, None)
+
+
 def test_spare_renderers_keep_one_of_the_right_size():
     spares = charts._SpareRenderers()
 
