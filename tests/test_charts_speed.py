@@ -14,6 +14,21 @@ def _files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
 
+def _count_renderers(monkeypatch) -> list:
+    """A list that gets the (width, height) of every Agg renderer made from now on."""
+    from matplotlib.backends import backend_agg
+
+    made = []
+    init = backend_agg.RendererAgg.__init__
+
+    def counting_init(self, *args, **kwargs):
+        made.append(args[:2])
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(backend_agg.RendererAgg, "__init__", counting_init)
+    return made
+
+
 def test_a_series_reuses_renderers_of_the_same_size_and_writes_the_same_files(shipped_tables, tmp_path,
                                                                               monkeypatch):
     from matplotlib.backends import backend_agg
@@ -29,14 +44,7 @@ def test_a_series_reuses_renderers_of_the_same_size_and_writes_the_same_files(sh
         fig, data, alt = plan[name]()
         compare_charts._export(fig, data, name, alt, tmp_path / "alone")
 
-    made = []
-    init = backend_agg.RendererAgg.__init__
-
-    def counting_init(self, *args, **kwargs):
-        made.append(args[:2])
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(backend_agg.RendererAgg, "__init__", counting_init)
+    made = _count_renderers(monkeypatch)
     with charts.PngWriter() as writer:
         for name in names:
             fig, data, alt = plan[name]()
@@ -65,14 +73,7 @@ def test_exports_given_no_writer_share_the_kept_one_and_write_the_same_files(shi
         fig, data, alt = plan[name]()
         with charts.PngWriter() as writer:
             compare_charts._export(fig, data, name, alt, tmp_path / "own", writer)
-    made = []
-    init = backend_agg.RendererAgg.__init__
-
-    def counting_init(self, *args, **kwargs):
-        made.append(args[:2])
-        init(self, *args, **kwargs)
-
-    monkeypatch.setattr(backend_agg.RendererAgg, "__init__", counting_init)
+    made = _count_renderers(monkeypatch)
     monkeypatch.setattr(charts, "_STANDALONE", [])  # (a kept writer for this test alone)
     try:
         for name in names:
