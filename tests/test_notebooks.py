@@ -132,3 +132,30 @@ def test_kernel_talks_over_local_sockets_and_the_log_stays_quiet(tmp_path, capfd
     out_nb, _html = nbmod.run_notebook(path, tmp_path / "out")
     assert _outputs_text(out_nb).strip() == "ipc"
     assert "without encryption" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="local sockets are POSIX only")
+def test_kernels_started_at_once_in_two_processes_keep_to_their_own_sockets(tmp_path):
+    """The build runs notebooks in two processes at once: each kernel needs sockets of its own
+    (with jupyter_client's default path both took the same ones: 'Invalid Signature')."""
+    import glob
+    import tempfile
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import json\nfrom ipykernel import get_connection_info\n"
+        "print(json.loads(get_connection_info())['transport'])")]
+    run = ("import sys\nfrom pathlib import Path\nfrom analysis import notebooks as nb\n"
+           "p = Path(sys.argv[1])\nnb.run_notebook(p, p.parent / 'out', html=False)\n")
+    procs = []
+    for k in range(3):  # in one folder, as the build's notebooks are (papermill runs each there)
+        path = tmp_path / f"0{k}_transport.ipynb"
+        nbformat.write(nb, path)
+        procs.append((path, subprocess.Popen([sys.executable, "-c", run, str(path)], stderr=subprocess.PIPE,
+                                             text=True)))
+    for path, proc in procs:
+        _out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-2000:]
+        assert _outputs_text(tmp_path / "out" / path.name).strip() == "ipc"
+    assert not glob.glob(str(Path(tempfile.gettempdir()) / "core-business-kernel-*"))  # sockets removed
+    assert not list(tmp_path.rglob("kernel-ipc*"))

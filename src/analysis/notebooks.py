@@ -79,8 +79,16 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
 @functools.cache
 def _local_kernel_manager():
     """A kernel manager that talks to its kernel over local (Unix) sockets rather than TCP on
-    localhost: nothing else on the machine can listen in, and the kernel does not print its
-    warning about unencrypted TCP into every build log. POSIX only; Windows keeps TCP."""
+    localhost: other users of the machine cannot listen in, and the kernel does not print its
+    warning about unencrypted TCP into every build log. POSIX only; Windows keeps TCP.
+
+    Each kernel's sockets get a path of their own. jupyter_client's default for local sockets
+    is 'kernel-ipc' in the working folder, with the first free numbers: two kernels started at
+    once (the build runs notebooks in two processes) took the same sockets and read each other's
+    messages ('Invalid Signature'). The socket files are removed when the kernel is shut down."""
+    import tempfile
+    import uuid
+
     from jupyter_client.manager import KernelManager
     from traitlets import default
 
@@ -88,6 +96,10 @@ def _local_kernel_manager():
         @default("transport")
         def _default_transport(self):
             return "ipc"
+
+        @default("ip")
+        def _default_ip(self):  # (short: a socket path may have at most about 100 characters)
+            return os.path.join(tempfile.gettempdir(), f"core-business-kernel-{uuid.uuid4().hex[:16]}")
 
     return LocalSocketKernelManager
 
