@@ -134,6 +134,13 @@ def test_kernel_talks_over_local_sockets_and_the_log_stays_quiet(tmp_path, capfd
     assert "without encryption" not in capfd.readouterr().err
 
 
+def test_a_temporary_folder_too_long_for_socket_paths_keeps_tcp(monkeypatch, tmp_path):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / ("x" * 90)))
+    assert not nbmod._local_sockets_ok()
+    monkeypatch.setattr("tempfile.tempdir", "/tmp")
+    assert nbmod._local_sockets_ok() == (sys.platform != "win32")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="local sockets are POSIX only")
 def test_kernels_started_at_once_in_two_processes_keep_to_their_own_sockets(tmp_path):
     """The build runs notebooks in two processes at once: each kernel needs sockets of its own
@@ -157,5 +164,5 @@ def test_kernels_started_at_once_in_two_processes_keep_to_their_own_sockets(tmp_
         _out, err = proc.communicate(timeout=180)
         assert proc.returncode == 0, err[-2000:]
         assert _outputs_text(tmp_path / "out" / path.name).strip() == "ipc"
-    assert not glob.glob(str(Path(tempfile.gettempdir()) / "core-business-kernel-*"))  # sockets removed
+    assert not glob.glob(str(Path(tempfile.gettempdir()) / (nbmod._SOCKET_PREFIX + "*")))  # sockets removed
     assert not list(tmp_path.rglob("kernel-ipc*"))

@@ -66,7 +66,7 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
     from .io import safe_stem
 
     out_nb = out_dir / f"{safe_stem(path.stem + suffix)}.ipynb"  # never outside out_dir
-    extra = {"kernel_manager_class": _local_kernel_manager()} if os.name == "posix" else {}
+    extra = {"kernel_manager_class": _local_kernel_manager()} if _local_sockets_ok() else {}
     pm.execute_notebook(str(path), str(out_nb), parameters=params, kernel_name=kernel_name,
                         execution_timeout=timeout, progress_bar=False, log_output=False,
                         cwd=str(path.parent), **extra)
@@ -74,6 +74,23 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
     if html:
         written.append(to_html(out_nb))
     return written
+
+
+_SOCKET_PREFIX = "core-business-kernel-"
+_SOCKET_PATH_MAX = 100  # bytes a Unix socket path may have (104 on macOS, 108 on Linux), with room
+
+
+def _socket_stem() -> str:
+    import tempfile
+    import uuid
+
+    return os.path.join(tempfile.gettempdir(), _SOCKET_PREFIX + uuid.uuid4().hex[:16])
+
+
+def _local_sockets_ok() -> bool:
+    """Local sockets where they work: POSIX, with a temporary folder whose path leaves room for
+    the socket names (else TCP, as Jupyter's default)."""
+    return os.name == "posix" and len(_socket_stem().encode()) + len("-65535") <= _SOCKET_PATH_MAX
 
 
 @functools.cache
@@ -86,9 +103,6 @@ def _local_kernel_manager():
     is 'kernel-ipc' in the working folder, with the first free numbers: two kernels started at
     once (the build runs notebooks in two processes) took the same sockets and read each other's
     messages ('Invalid Signature'). The socket files are removed when the kernel is shut down."""
-    import tempfile
-    import uuid
-
     from jupyter_client.manager import KernelManager
     from traitlets import default
 
@@ -98,8 +112,8 @@ def _local_kernel_manager():
             return "ipc"
 
         @default("ip")
-        def _default_ip(self):  # (short: a socket path may have at most about 100 characters)
-            return os.path.join(tempfile.gettempdir(), f"core-business-kernel-{uuid.uuid4().hex[:16]}")
+        def _default_ip(self):
+            return _socket_stem()
 
     return LocalSocketKernelManager
 
