@@ -364,6 +364,7 @@ def test_forces_across_criteria_down_is_read_like_the_wide_form(tmp_path, loader
             ["mobile technology", "limited", None, "banana", "press_summary"],
             ["A12", "yes", None, "no", None],
             ["A5", "good", None, None, "blog"],
+            [None, None, "yes", None, None],
             ["Notes: coded from the letters", None, None, None, None]]
     res = loader.load_file(_xlsx(tmp_path / "across.xlsx", {"M": rows}), "r")
     got = {(f["force_id"], f["criterion_id"]): f for f in res.findings}
@@ -376,9 +377,10 @@ def test_forces_across_criteria_down_is_read_like_the_wide_form(tmp_path, loader
     assert "value 'banana' is not allowed for F4" in reasons["M!D4"]
     assert "unknown criterion 'A12'" in reasons["M!B5"] and reasons["M!B5"] == reasons["M!D5"]
     assert "source_kind 'blog'" in reasons["M!B6"]
-    assert reasons["M!row 7"].startswith("not data: a note")
-    assert len(reasons) == len(res.rejects) == 6
-    assert res.records_read == res.used + len(res.rejects) == 9
+    assert reasons["M!C7"].startswith("no criterion named in this row")
+    assert reasons["M!row 8"].startswith("not data: a note")
+    assert len(reasons) == len(res.rejects) == 7
+    assert res.records_read == res.used + len(res.rejects) == 10
 
 
 def test_a_header_below_the_rows_searched_is_named_in_the_error(tmp_path, loader):
