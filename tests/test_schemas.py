@@ -1,5 +1,6 @@
 """The processed-table schemas: they catch wrong dtypes, bad enum values and missing required
-values, and validating does not drag the test-only Hypothesis package into the build."""
+values; the quick check that spares pandera a table never passes one pandera refuses; and
+validating does not drag the test-only Hypothesis package into the build."""
 
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def test_schema_is_cached_per_column_list():
 
 
 def test_validation_does_not_import_hypothesis_in_a_build_process():
-    code = ("import sys, analysis.schemas as s; s.validate('forces', s.empty('forces'));"
+    code = ("import sys, analysis.schemas as s; s.pandera_validate('forces', s.empty('forces'));"
             "print('hypothesis' in sys.modules); import hypothesis; print('importable')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "importable"]
@@ -63,7 +64,7 @@ def test_validation_does_not_import_hypothesis_in_a_build_process():
 def test_absent_geopandas_is_remembered_not_searched_for_again():
     """pandera asks for GeoPandas at every dtype check; when it is not installed the answer is
     recorded once (same ImportError as before). Where it is installed nothing changes."""
-    code = ("import sys, analysis.schemas as s; s.validate('forces', s.empty('forces'));"
+    code = ("import sys, analysis.schemas as s; s.pandera_validate('forces', s.empty('forces'));"
             "rec = sys.modules.get('geopandas', 'unset');\n"
             "try:\n    import geopandas; ok = True\nexcept ImportError:\n    ok = False\n"
             "print(rec is None, ok)")
@@ -73,6 +74,68 @@ def test_absent_geopandas_is_remembered_not_searched_for_again():
         assert out.stdout.split() == ["True", "False"]
     else:
         assert out.stdout.split() == ["False", "True"]
+
+
+# ----- the quick check: pandera is asked only when a table is not plainly valid ---------------------
+def _pandera_passes(table, df, columns=None) -> bool:
+    try:
+        schemas.pandera_validate(table, df, columns)
+    except pandera.errors.SchemaErrors:
+        return False
+    return True
+
+
+def test_the_builds_tables_are_plainly_valid_and_pandera_agrees(shipped_tables):
+    """Every table of a build on the shipped data passes the quick check (so the build does not
+    ask pandera), and pandera passes each of them too."""
+    from analysis.build import all_columns
+
+    cols = all_columns()
+    checked = [name for name in cols if name in shipped_tables]
+    assert len(checked) >= 15
+    for name in checked:
+        assert schemas.plainly_valid(name, shipped_tables[name], cols[name]), name
+        assert _pandera_passes(name, shipped_tables[name], cols[name]), name
+
+
+def _breakages(table, df):
+    """(what, broken copy of ``df``): each a way a table can fail its schema."""
+    cols = [c for c, _, _ in schemas.COLUMNS[table]]
+    first, dtype0 = schemas.COLUMNS[table][0][:2]
+    yield "extra column", df.assign(extra=pd.array(["x"] * len(df), dtype="string"))
+    yield "column missing", df.drop(columns=cols[-1])
+    yield "columns swapped", df[[cols[1], cols[0], *cols[2:]]]
+    yield "object strings", df.assign(**{first: df[first].astype(object)})
+    yield "python string storage", df.assign(**{first: df[first].astype(pd.StringDtype("python"))})
+    for col, dtype, _ in schemas.COLUMNS[table]:
+        other = {"string": "Int64", "Int64": "Float64", "Float64": "string", "boolean": "string"}[dtype]
+        yield f"{col} as {other}", df.assign(**{col: pd.array([pd.NA] * len(df), dtype=other)})
+    for col in schemas._REQUIRED.get(table, ()):
+        s = df[col].copy()
+        s.iloc[0] = pd.NA
+        yield f"{col} missing a value", df.assign(**{col: s})
+    for (t, col), allowed in schemas._ENUMS.items():
+        if t == table:
+            s = df[col].copy()
+            s.iloc[-1] = "no such value"
+            yield f"{col} unknown value", df.assign(**{col: s})
+
+
+@pytest.mark.parametrize("table", ["findings", "matrix", "grades", "forces", "measures", "criteria"])
+def test_a_broken_table_is_never_plainly_valid(table, shipped_tables):
+    """Each way of breaking a real table fails the quick check, so pandera is asked and reports it
+    (every breakage here is one pandera refuses too)."""
+    df = shipped_tables[table]
+    if df.empty:
+        pytest.skip(f"{table} is empty in the shipped data")
+    n = 0
+    for what, broken in _breakages(table, df):
+        assert not schemas.plainly_valid(table, broken), what
+        assert not _pandera_passes(table, broken), what
+        with pytest.raises(pandera.errors.SchemaErrors):
+            schemas.validate(table, broken)
+        n += 1
+    assert n >= 8
 
 
 # ----- frame / tuples_frame: conform(pd.DataFrame(rows)) built in the final dtypes ------------------
@@ -113,3 +176,33 @@ def test_frame_equals_conform_of_the_rows(case):
     want = schemas.conform(table, pd.DataFrame([{k: v for k, v in r.items() if k != dropped} for r in rows]))
     tuples = [tuple(r.get(c) for c in names) for r in rows]
     pd.testing.assert_frame_equal(schemas.tuples_frame(table, tuples, names), want, check_exact=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_table_rows(), st.data())
+def test_plainly_valid_never_passes_what_pandera_refuses(case, data):
+    """Tables of random cells (missing values in required columns included), enum columns filled
+    with known, unknown and missing values, and up to two columns retyped or dropped: whenever
+    the quick check says yes, pandera says yes; and on a table left in the build's dtypes the
+    two always agree (the quick check is not needlessly strict)."""
+    table, rows = case
+    df = schemas.frame(table, rows)
+    for (t, col), allowed in schemas._ENUMS.items():
+        if t == table and data.draw(st.booleans()):
+            cells = st.sampled_from([*allowed, None, "other"])
+            df[col] = pd.array([data.draw(cells) for _ in range(len(df))], dtype="string")
+    names = [c for c, _, _ in schemas.COLUMNS[table]]
+    changes = data.draw(st.lists(st.tuples(st.sampled_from(names), st.sampled_from(["object", "drop", "Float64"])),
+                                 max_size=2, unique_by=lambda x: x[0]))
+    for col, change in changes:
+        if change == "object":
+            df[col] = df[col].astype(object)
+        elif change == "drop":
+            df = df.drop(columns=col)
+        else:
+            df[col] = pd.array([pd.NA] * len(df), dtype="Float64")
+    quick, full = schemas.plainly_valid(table, df), _pandera_passes(table, df)
+    if quick:
+        assert full
+    if not changes:
+        assert quick == full
