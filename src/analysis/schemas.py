@@ -304,14 +304,13 @@ def plainly_valid(table: str, df: pd.DataFrame, columns=None) -> bool:
     columns = columns or COLUMNS[table]
     if type(df) is not pd.DataFrame or list(df.columns) != [c for c, _, _ in columns]:
         return False
-    required = _REQUIRED.get(table, ())
-    for (col, dtype, _), s in zip(columns, (df.iloc[:, i] for i in range(len(columns)))):
-        if s.dtype != _dtype(dtype):
+    if any(have != _dtype(want) for have, (_, want, _) in zip(df.dtypes.tolist(), columns)):
+        return False
+    for col in _REQUIRED.get(table, ()):
+        if df[col].hasnans:
             return False
-        if col in required and s.isna().any():
-            return False
-        allowed = _ENUMS.get((table, col))
-        if allowed is not None and not s.dropna().isin(allowed).all():
+    for (t, col), allowed in _ENUMS.items():
+        if t == table and not df[col].dropna().isin(allowed).all():
             return False
     return True
 
