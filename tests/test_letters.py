@@ -381,3 +381,70 @@ def test_a_folder_is_the_letters_one_after_another_typed_once(tmp_path, resolver
     metas0, found0 = _parse_folder(empty, ROUND, resolver)
     assert len(found0) == 0 and len(metas0) == 0
     assert found0.dtypes.tolist() == found.dtypes.tolist() and metas0.dtypes.tolist() == metas.dtypes.tolist()
+
+
+def _table_letter(path: Path, rows: list[list[str]], merge_first_row: bool = False) -> Path:
+    """A Word letter to the fictional Testshire whose findings are in a table of ``rows``."""
+    import docx
+
+    d = docx.Document()
+    for line in ["Testshire Constabulary", "Jane Smith QPM", "HM Inspector of Constabulary, Northern Region",
+                 "12th September 2014", "Dear Chief Constable", "Findings that specifically relate to your force are:"]:
+        d.add_paragraph(line)
+    table = d.add_table(rows=len(rows), cols=max(map(len, rows)))
+    for r, row in enumerate(rows):
+        for c, text in enumerate(row):
+            cell = table.cell(r, c)
+            for i, par in enumerate(text.split("\n")):
+                if i == 0:
+                    cell.paragraphs[0].text = par
+                else:
+                    cell.add_paragraph(par[2:], style="List Bullet") if par.startswith("- ") else cell.add_paragraph(par)
+    if merge_first_row:  # a finding written across both columns of a row
+        table.cell(len(rows) - 1, 0).merge(table.cell(len(rows) - 1, 1))
+    d.add_paragraph("Yours sincerely")
+    d.save(str(path))
+    return path
+
+
+def test_docx_findings_in_a_table_are_one_a_row_without_the_header(tmp_path, test_resolver):
+    """A letter that lists its findings in a table: the header row ('Area | Finding') is not a
+    finding nor glued to one; area cells set the area; a label cell leads its row's finding; a
+    list inside a cell gives a finding an item; a cell merged across the row is read once.
+    Each finding is located by table and row."""
+    rows = [["Area", "Finding"],
+            ["Preventing crime", "The force has a written prevention strategy."],
+            ["", "Prevention is a clear priority\n- Leaders champion it.\n- Staff are trained."],
+            ["Attendance at crimes and incidents", "The force has a policy that an officer attends every crime."],
+            ["Mobile technology", "Officers have no mobile devices."],
+            ["Freeing up time", "The force understands its demand well."],
+            ["Overall the force is well placed.", ""]]
+    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows, merge_first_row=True)
+    meta, df = parse_letter(path, ROUND, test_resolver)
+    assert meta["force_id"] == "testshire" and meta["date"] == "2014-09-12"
+    assert df["text"].tolist() == [
+        "The force has a written prevention strategy.",
+        "Prevention is a clear priority",
+        "Leaders champion it.",
+        "Staff are trained.",
+        "The force has a policy that an officer attends every crime.",
+        "Mobile technology: Officers have no mobile devices.",
+        "The force understands its demand well.",
+        "Overall the force is well placed.",
+    ]
+    assert df["area"].tolist() == ["prevention"] * 4 + ["attendance"] * 2 + ["freeing_time"] * 2
+    assert df["source_ref"].str.replace(r"^.*\.docx:", "", regex=True).tolist() == [
+        "table 1 row 2", "table 1 row 3", "table 1 row 3", "table 1 row 3", "table 1 row 4", "table 1 row 5",
+        "table 1 row 6", "table 1 row 7"]
+    assert not df["text"].str.contains("Finding|Area", regex=True).any()
+
+
+def test_docx_table_without_a_header_keeps_its_first_row(tmp_path, test_resolver):
+    """A table whose first row is already a finding (a sentence) has no header to drop."""
+    rows = [["Preventing crime", "The force has a written prevention strategy."],
+            ["", "Prevention is a clear priority for leaders."]]
+    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows)
+    _, df = parse_letter(path, ROUND, test_resolver)
+    assert df["text"].tolist() == ["The force has a written prevention strategy.",
+                                   "Prevention is a clear priority for leaders."]
+    assert df["area"].tolist() == ["prevention", "prevention"]

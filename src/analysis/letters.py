@@ -1,7 +1,7 @@
 """Force letters in: metadata and findings from .txt, .pdf and .docx, then draft codes.
 
 A letter is read into lines, each with its location (``line N`` in a text file, ``page P line N``
-in a PDF, ``paragraph N`` in a Word file). The findings are the bullets (or paragraphs) under the
+in a PDF, ``paragraph N`` or ``table T row R`` in a Word file). The findings are the bullets (or paragraphs) under the
 area headings ("Preventing crime", "Attendance at crimes and incidents", "Freeing up time", in
 any case and common wording), after the line "Findings that specifically relate to your force
 are:" when the letter has it, and before the sign-off ("Yours sincerely"). So the letter's
@@ -122,7 +122,8 @@ _SENTENCE_END = (".", "!", "?", ":", ";", ".”", ".\"", ".'", ")")
 # Reading files into located lines
 # ---------------------------------------------------------------------------------------------
 def read_lines(path: Path) -> list[tuple[str, str]]:
-    """[(location, text)] of a letter: 'line N' (txt), 'page P line N' (pdf), 'paragraph N' (docx)."""
+    """[(location, text)] of a letter: 'line N' (txt), 'page P line N' (pdf), 'paragraph N' or
+    'table T row R' (docx)."""
     suffix = path.suffix.lower()
     if suffix == ".txt":
         return _read_txt(path)
@@ -200,9 +201,7 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
     def add(par: Paragraph) -> None:
         nonlocal n
         n += 1
-        style = (par.style.name if par.style is not None else "") or ""
-        ppr = par._p.pPr
-        is_list = style.lower().startswith("list") or (ppr is not None and ppr.numPr is not None)
+        is_list = _is_list_item(par)
         lines = par.text.split("\n")
         for i, line in enumerate(lines):
             if i == 0 and is_list and line.strip() and not _BULLET.match(line):
@@ -211,16 +210,76 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
         out.append((f"paragraph {n}", ""))  # paragraphs are separated like blank lines
 
     body = document.element.body
+    t = 0
     for child in body.iterchildren():
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":
             add(Paragraph(child, document))
         elif tag == "tbl":
-            for row in Table(child, document).rows:
-                for cell in row.cells:
-                    for par in cell.paragraphs:
-                        add(par)
+            t += 1
+            out += _table_lines(Table(child, document), t)
     return out
+
+
+TABLE_HEADER = " header"  # ends the location of a table's header row: read for metadata, not a finding
+
+
+def _is_label(text: str) -> bool:
+    """A table cell that names rather than states: short, no sentence ending, not an area heading
+    ('Area', 'Finding', 'Mobile technology')."""
+    return len(text.split()) <= 6 and not text.endswith(_SENTENCE_END) and not _heading_area(text)
+
+
+def _table_lines(table, t: int) -> list[tuple[str, str]]:
+    """A Word table as located lines, one finding a row: 'table T row R'.
+
+    - A first row of labels only ('Area | Finding') is the header: located 'table T header', which
+      the findings reader skips (metadata may still be read from it: a letterhead laid out in a
+      table).
+    - In the other rows, a cell holding an area heading sets the area; label cells ('Mobile
+      technology') lead the row's finding ('Mobile technology: Officers have tablets.'), so
+      nothing in the row is lost; the first paragraph of each other cell, and each list item
+      in it, starts a finding; further plain paragraphs follow as in the body of a letter.
+    - A cell merged across columns is read once."""
+    out: list[tuple[str, str]] = []
+    for r, row in enumerate(table.rows, start=1):
+        seen: list = []
+        cells = []  # [(paragraph texts, list-item flags)] of each cell, merged cells once
+        for cell in row.cells:
+            if any(cell._tc is tc for tc in seen):
+                continue
+            seen.append(cell._tc)
+            pars = [(" ".join(p.text.split()), _is_list_item(p)) for p in cell.paragraphs]
+            pars = [(text, li) for text, li in pars if text]
+            if pars:
+                cells.append(pars)
+        if not cells:
+            continue
+        loc = f"table {t} row {r}"
+        single = [c[0][0] for c in cells if len(c) == 1]
+        if r == 1 and len(table.rows) > 1 and len(single) == len(cells) and all(map(_is_label, single)):
+            out += [(f"table {t}{TABLE_HEADER}", text) for text in single] + [(loc, "")]
+            continue
+        labels = [c[0][0] for c in cells if len(c) == 1 and _is_label(c[0][0])]
+        lead = "; ".join(labels) + ": " if labels else ""
+        body = [c for c in cells if not (len(c) == 1 and _is_label(c[0][0]))]
+        if not body:  # labels only: one line of its own
+            out += [(loc, ""), (loc, "; ".join(labels)), (loc, "")]
+            continue
+        for cell in body:
+            if len(cell) == 1 and _heading_area(cell[0][0]):
+                out += [(loc, ""), (loc, cell[0][0]), (loc, "")]
+                continue
+            for i, (text, li) in enumerate(cell):
+                out += [(loc, ""), (loc, f"- {lead}{text}" if i == 0 or li else text)]
+        out.append((loc, ""))
+    return out
+
+
+def _is_list_item(par) -> bool:
+    style = (par.style.name if par.style is not None else "") or ""
+    ppr = par._p.pPr
+    return style.lower().startswith("list") or (ppr is not None and ppr.numPr is not None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,7 +450,8 @@ def _findings(lines: list[tuple[str, str]], path: Path) -> list[dict]:
         if not t:
             blank_since = True
             continue
-        if (_PAGE_NO.match(t) or _MARKING.match(t) or _ALT_TEXT.match(t) or t in repeated):
+        if (_PAGE_NO.match(t) or _MARKING.match(t) or _ALT_TEXT.match(t) or t in repeated
+                or loc.endswith(TABLE_HEADER)):
             continue  # page furniture: transparent, it does not end a bullet
         if _GLYPH_ONLY.match(t):
             pending_bullet = True
