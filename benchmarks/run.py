@@ -321,8 +321,11 @@ def section_charts(t: Table, runs: int, tmp: Path, state: dict) -> None:
     t.add("charts", "all report charts, one process", median(r["total_s"] for r in res), unit="s",
           note="includes the first chart's matplotlib start-up")
     if res[0].get("compare_n"):
-        t.add("charts", f"comparison chart ({res[0]['compare_n']} charts)",
-              median(r["compare_s"] / r["compare_n"] for r in res), unit="s/chart", target=f"<= {TARGETS['chart_s']} s")
+        t.add("charts", f"comparison chart ({res[0]['compare_n']} charts), mean",
+              median(r["compare_s"] / r["compare_n"] for r in res), unit="s/chart", target=f"<= {TARGETS['chart_s']} s",
+              note="export_all's time over its charts (the mean; the change matrix and grade charts are the dear ones)")
+        t.add("charts", "comparison chart, median", median(r["compare_median_s"] for r in res), unit="s/chart",
+              target=f"<= {TARGETS['chart_s']} s", note="the middle chart's drawing + export, as for the report charts")
 
 
 def section_notebooks(t: Table, runs: int, tmp: Path, state: dict) -> None:
@@ -429,9 +432,24 @@ def child_charts(payload: dict) -> dict:
     except ImportError:
         return res
     paths = Paths(raw=RAW, processed=payload["processed"], reports=out / "reports")
+    # Each chart's share: from the end of the chart before (or the start) to the end of its own
+    # export, i.e. its drawing and its export, as export_all runs them (timed by wrapping the
+    # module's _export, which export_all calls once a chart; the last PNG's wait is in the total).
+    ends, export = [], compare_charts._export
+
+    def timed_export(*args, **kwargs):
+        files = export(*args, **kwargs)
+        ends.append(time.perf_counter())
+        return files
+
+    compare_charts._export = timed_export
     t0 = time.perf_counter()
-    files = compare_charts.export_all(paths, tables, allow_embargoed=True)
-    res.update(compare_s=time.perf_counter() - t0, compare_n=len([f for f in files if str(f).endswith(".svg")]))
+    try:
+        files = compare_charts.export_all(paths, tables, allow_embargoed=True)
+    finally:
+        compare_charts._export = export
+    res.update(compare_s=time.perf_counter() - t0, compare_n=len([f for f in files if str(f).endswith(".svg")]),
+               compare_median_s=median(b - a for a, b in zip([t0, *ends], ends)))
     return res
 
 
