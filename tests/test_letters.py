@@ -448,3 +448,27 @@ def test_docx_table_without_a_header_keeps_its_first_row(tmp_path, test_resolver
     assert df["text"].tolist() == ["The force has a written prevention strategy.",
                                    "Prevention is a clear priority for leaders."]
     assert df["area"].tolist() == ["prevention", "prevention"]
+
+
+def test_docx_letterhead_laid_out_in_a_table_still_gives_force_and_date(tmp_path, test_resolver):
+    """Letters often set the address and date side by side in a borderless table above the
+    salutation: the force and date are still read from it, and none of it becomes a finding."""
+    import docx
+
+    d = docx.Document()
+    head = d.add_table(rows=1, cols=2)
+    head.cell(0, 0).paragraphs[0].text = "Ms A Example"
+    head.cell(0, 0).add_paragraph("Chief Constable")
+    head.cell(0, 0).add_paragraph("Testshire Constabulary")
+    head.cell(0, 1).paragraphs[0].text = "12th September 2014"
+    for line in ["Jane Smith QPM", "HM Inspector of Constabulary, Northern Region", "Dear Chief Constable",
+                 "Findings that specifically relate to your force are:", "Preventing crime"]:
+        d.add_paragraph(line)
+    d.add_paragraph("The force has a written prevention strategy.", style="List Bullet")
+    d.add_paragraph("Yours sincerely")
+    path = tmp_path / "testshire_letter.docx"
+    d.save(str(path))
+    meta, df = parse_letter(path, ROUND, test_resolver)
+    assert (meta["force_id"], meta["date"], meta["hmi"]) == ("testshire", "2014-09-12", "Jane Smith")
+    assert df["text"].tolist() == ["The force has a written prevention strategy."]
+    assert df["area"].tolist() == ["prevention"]

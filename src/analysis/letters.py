@@ -263,8 +263,10 @@ def _table_lines(table, t: int) -> list[tuple[str, str]]:
         labels = [c[0][0] for c in cells if len(c) == 1 and _is_label(c[0][0])]
         lead = "; ".join(labels) + ": " if labels else ""
         body = [c for c in cells if not (len(c) == 1 and _is_label(c[0][0]))]
-        if not body:  # labels only: one line of its own
-            out += [(loc, ""), (loc, "; ".join(labels)), (loc, "")]
+        if not body:  # labels only (a letterhead laid out in a table): each a line of its own
+            for text in labels:
+                out += [(loc, ""), (loc, text)]
+            out.append((loc, ""))
             continue
         for cell in body:
             if len(cell) == 1 and _heading_area(cell[0][0]):
