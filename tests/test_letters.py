@@ -383,7 +383,7 @@ def test_a_folder_is_the_letters_one_after_another_typed_once(tmp_path, resolver
     assert found0.dtypes.tolist() == found.dtypes.tolist() and metas0.dtypes.tolist() == metas.dtypes.tolist()
 
 
-def _table_letter(path: Path, rows: list[list[str]], merge_first_row: bool = False) -> Path:
+def _table_letter(path: Path, rows: list[list[str]], merge_last_row: bool = False) -> Path:
     """A Word letter to the fictional Testshire whose findings are in a table of ``rows``."""
     import docx
 
@@ -398,9 +398,11 @@ def _table_letter(path: Path, rows: list[list[str]], merge_first_row: bool = Fal
             for i, par in enumerate(text.split("\n")):
                 if i == 0:
                     cell.paragraphs[0].text = par
+                elif par.startswith("- "):
+                    cell.add_paragraph(par[2:], style="List Bullet")
                 else:
-                    cell.add_paragraph(par[2:], style="List Bullet") if par.startswith("- ") else cell.add_paragraph(par)
-    if merge_first_row:  # a finding written across both columns of a row
+                    cell.add_paragraph(par)
+    if merge_last_row:  # a finding written across both columns of the last row
         table.cell(len(rows) - 1, 0).merge(table.cell(len(rows) - 1, 1))
     d.add_paragraph("Yours sincerely")
     d.save(str(path))
@@ -419,7 +421,7 @@ def test_docx_findings_in_a_table_are_one_a_row_without_the_header(tmp_path, tes
             ["Mobile technology", "Officers have no mobile devices."],
             ["Freeing up time", "The force understands its demand well."],
             ["Overall the force is well placed.", ""]]
-    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows, merge_first_row=True)
+    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows, merge_last_row=True)
     meta, df = parse_letter(path, ROUND, test_resolver)
     assert meta["force_id"] == "testshire" and meta["date"] == "2014-09-12"
     assert df["text"].tolist() == [

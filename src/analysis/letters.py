@@ -1,14 +1,15 @@
 """Force letters in: metadata and findings from .txt, .pdf and .docx, then draft codes.
 
 A letter is read into lines, each with its location (``line N`` in a text file, ``page P line N``
-in a PDF, ``paragraph N`` or ``table T row R`` in a Word file). The findings are the bullets (or paragraphs) under the
-area headings ("Preventing crime", "Attendance at crimes and incidents", "Freeing up time", in
-any case and common wording), after the line "Findings that specifically relate to your force
-are:" when the letter has it, and before the sign-off ("Yours sincerely"). So the letter's
-introductory bullets, its signature block and image descriptions are never findings. Wrapped lines
-are joined; page numbers, classification markings and lines repeated as page headers or footers
-are dropped. Nothing is guessed silently: a letter without findings, without a text layer or
-addressed to a force that cannot be told is an :class:`InputError`.
+in a PDF, ``paragraph N`` or ``table T row R`` in a Word file). The findings are the bullets (or
+paragraphs, or a Word table's rows) under the area headings ("Preventing crime", "Attendance at
+crimes and incidents", "Freeing up time", in any case and common wording), after the line "Findings
+that specifically relate to your force are:" when the letter has it, and before the sign-off
+("Yours sincerely"). So the letter's introductory bullets, its signature block and image
+descriptions are never findings. Wrapped lines are joined; page numbers, classification markings
+and lines repeated as page headers or footers are dropped. Nothing is guessed silently: a letter
+without findings, without a text layer or addressed to a force that cannot be told is an
+:class:`InputError`.
 """
 
 from __future__ import annotations
