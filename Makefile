@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install build tables test test-fast benchmark patterns clean
+.PHONY: help install build tables test test-fast benchmark patterns patterns-all clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -36,6 +36,15 @@ benchmark: $(STAMP)  ## speed, scale and coder-quality figures (prints; no pass/
 
 patterns: $(STAMP)  ## after editing the coding rules: the compiled patterns shipped for a fresh clone (commit them)
 	$(BIN)/python -m analysis.regex_store --ship
+
+PATTERN_PYTHONS ?= python3.12 python3.13
+patterns-all: patterns  ## the same for the other Pythons shipped for (PATTERN_PYTHONS; a venv each in .venv-patterns/)
+	@for py in $(PATTERN_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])') || exit 1; \
+	  test -x .venv-patterns/$$v/bin/python || $$py -m venv .venv-patterns/$$v || exit 1; \
+	  .venv-patterns/$$v/bin/python -m pip install --quiet -e . || exit 1; \
+	  .venv-patterns/$$v/bin/python -m analysis.regex_store --ship || exit 1; \
+	done
 
 clean:  ## remove everything the build made (data/raw is never touched)
 	rm -rf data/processed/*.csv data/processed/*.parquet reports

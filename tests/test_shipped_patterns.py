@@ -24,7 +24,8 @@ from analysis.codebook import Codebook
 from analysis.paths import RAW, ROOT
 
 SHIPPED = regex_store.shipped_path() if regex_store._AVAILABLE else None
-STALE = "the shipped pattern store is stale: run `make patterns` and commit src/analysis/compiled/"
+STALE = ("the shipped pattern store is stale: run `make patterns` (`make patterns-all` for every Python "
+         "shipped for) and commit src/analysis/compiled/")
 
 
 def _require_shipped() -> Path:
@@ -173,3 +174,83 @@ def test_the_shipped_stores_are_installed_with_the_package():
         "package-data"]["analysis"]
     assert "compiled/*.json.gz" in package_data
     assert regex_store.SHIPPED_DIR == Path(regex_store.__file__).resolve().parent / "compiled"
+
+
+# ----- the stores shipped for other Pythons (3.12, 3.13: made with `make patterns-all`) -------------
+def _index() -> dict:
+    return json.loads((regex_store.SHIPPED_DIR / "index.json").read_text(encoding="utf-8"))
+
+
+def _entries(path: Path) -> tuple[dict, dict]:
+    head, _, body = gzip.decompress(path.read_bytes()).partition(b"\n")
+    return json.loads(head), json.loads(body)
+
+
+def test_every_shipped_store_holds_what_this_pythons_store_holds():
+    """Each Python's store asks the engine for the same patterns and facts, so a store whose
+    entries are those of the running Python's (checked current above) is current too; one left
+    behind by an edit of the rules fails here, on any Python. Each is listed in index.json under
+    the engine its header names."""
+    _, want = _entries(_require_shipped())
+    index = _index()
+    assert set(index) == {p.name for p in regex_store.SHIPPED_DIR.glob("patterns-*.json.gz")}
+    assert len(index) >= 3
+    for name, listed in index.items():
+        head, entries = _entries(regex_store.SHIPPED_DIR / name)
+        assert head["engine"] == listed["engine"] and name.startswith(f"patterns-{head['engine'][:12]}")
+        assert set(entries) == set(want), f"{name}: {STALE}"
+
+
+def _interpreter(version: str) -> str | None:
+    """A working python<version> (PATH, then pyenv's versions folder), or None."""
+    import glob
+    import os
+    import subprocess
+
+    found = [shutil.which(f"python{version}")]
+    root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    found += sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    for exe in filter(None, found):
+        ok = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                            capture_output=True, text=True)
+        if ok.returncode == 0 and ok.stdout.strip() == version:
+            return exe
+    return None
+
+
+_CHECK = """
+import json, re, sys
+from pathlib import Path
+from analysis import regex_store
+path = Path(sys.argv[1])
+head = json.loads(__import__("gzip").decompress(path.read_bytes()).partition(b"\\n")[0])
+if head["engine"] != regex_store.engine():
+    print("other engine", regex_store.engine()); sys.exit(0)
+entries = regex_store.read_store(path, gzipped=True)
+patterns = [k for k in entries if k[0].isdigit()]
+for key in patterns:
+    flags, _, pattern = key.partition(":")
+    rx, want = regex_store._from_entry(pattern, entries[key]), re.compile(pattern, int(flags))
+    assert rx == want and (rx.flags, rx.groups, rx.groupindex) == (want.flags, want.groups, want.groupindex), key[:80]
+print("checked", len(patterns))
+"""
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_another_pythons_store_equals_its_re_compile(version):
+    """On the Python a store was made for (when this machine has it), every pattern in it equals
+    what that Python's re.compile makes: the check above, run there (it needs only the standard
+    library and analysis.regex_store)."""
+    import subprocess
+
+    names = [n for n, v in _index().items() if v["engine"].startswith(f"cpython-{version}-")]
+    assert names, f"no store shipped for Python {version}"
+    exe = _interpreter(version)
+    if exe is None:
+        pytest.skip(f"no Python {version} on this machine to check its store with")
+    out = subprocess.run([exe, "-I", "-c", f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n" + _CHECK,
+                          str(regex_store.SHIPPED_DIR / names[0])], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    if out.stdout.startswith("other engine"):
+        pytest.skip(f"this machine's Python {version} has another regex engine ({out.stdout.split()[-1]})")
+    assert out.stdout.startswith("checked ") and int(out.stdout.split()[1]) > 300

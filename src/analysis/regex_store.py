@@ -26,8 +26,10 @@ Two files are read:
   a build that compiles nothing never opens it.
 
 After editing the rules or analysis/pattern_facts.py, run ``make patterns`` and commit the file
-(tests/test_shipped_patterns.py fails until then). A stale or missing file only costs compiling
-again; the codes are the same.
+(tests/test_shipped_patterns.py fails until then); ``make patterns-all`` writes the files of the
+other Pythons shipped for too (3.12 and 3.13: the tests check each holds what the running
+Python's holds, and, where this machine has that Python, that its patterns equal its
+``re.compile``'s). A stale or missing file only costs compiling again; the codes are the same.
 
 Exactness: an entry is used only for the same pattern text and flags on the same regex engine
 (:func:`engine`: a hash of the sources of ``re``'s parser and compiler and the tables they read,
