@@ -427,7 +427,7 @@ class Rules:
                              "src/analysis/rules/coding_rules.yaml)")
         raw = path.read_text(encoding="utf-8")
         try:
-            doc = safeyaml.safe_load(raw)  # libyaml's safe loader when installed: same values, faster
+            doc = _rules_doc(raw)
         except safeyaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
@@ -1130,6 +1130,34 @@ def _best(cues) -> tuple[str, list] | None:
 # Public API
 # ---------------------------------------------------------------------------------------------
 _CACHE: dict = {}
+
+
+def _rules_doc(raw: str):
+    """``safeyaml.safe_load(raw)``, kept in the open pattern store under the text's sha256 as JSON
+    text (a string, so the mappings keep their order: the store's own JSON sorts keys, and the
+    rules' order is the coder's order) when the document comes back from JSON unchanged (plain
+    strings, numbers, lists and mappings, as the rules are). A fresh clone's first build then
+    reads the shipped rules' document from JSON instead of parsing the YAML (about 55 million
+    instructions, 1.5% of that build)."""
+    import hashlib
+    import json
+
+    def parse(_key: str) -> str | None:
+        doc = safeyaml.safe_load(raw)
+        try:
+            text = json.dumps(doc, ensure_ascii=False)
+            same = isinstance(doc, dict) and json.loads(text) == doc
+        except (TypeError, ValueError):  # a date, a set, a key that is not a string...
+            same = False
+        return text if same else None  # (None: not kept; parsed afresh each time)
+
+    key = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    text = regex_store.derived(_RULES_DOC_KIND, key, parse, lambda v: v is None or isinstance(v, str))
+    return safeyaml.safe_load(raw) if text is None else json.loads(text)
+
+
+# the deriving code's version: PyYAML's, its loader, and this round trip's
+_RULES_DOC_KIND = f"rulesdoc-2-{getattr(safeyaml.yaml, '__version__', '?')}-{safeyaml.SAFE_LOADER.__name__}"
 
 
 def load_rules(codebook: Codebook, path: str | Path | None = None) -> Rules:
