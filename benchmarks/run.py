@@ -248,9 +248,12 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
     # analyst rebuilds during the day.
     # Each build run is paired with a floor run just before it, and the ratio taken per pair: this
     # machine's speed drifts by 20-40% over minutes, which skewed ratios of separate medians.
+    # The note also gives the build's median over the median of every floor run of the section (all
+    # cases), which a single slow or quick floor run moves less (this machine also swings within
+    # seconds).
     floor_cmd = [PY, "-c", "import " + ", ".join(FLOOR_MODULES)]
+    cases, floors = [], []
     for label, extra, cold, shipped in BUILD_CASES:
-        label = "tables only, shipped data, " + label
         tab, pairs = [], []
         for _ in range(runs):
             if cold:
@@ -258,13 +261,17 @@ def section_build(t: Table, runs: int, tmp: Path, state: dict) -> None:
             elif not cache.exists():
                 run_child(base + ["--tables-only"])  # fills the cache
             f = run_child(floor_cmd)
+            floors.append(f["wall"])
             tab.append(run_child(build_command(base, shipped, tmp) + ["--tables-only"] + extra))
             pairs.append((tab[-1]["wall"] / f["wall"], tab[-1]["cpu"] / f["cpu"] if f["cpu"] else None))
+        cases.append((label, tab, pairs))
+    for label, tab, pairs in cases:
         wall = median(r["wall"] for r in tab)
         cpu_ratio = median(c for _, c in pairs) if all(c is not None for _, c in pairs) else None
-        t.add("build", label, wall, vs=f"{median(w for w, _ in pairs):.2f}x floor",
+        t.add("build", "tables only, shipped data, " + label, wall, vs=f"{median(w for w, _ in pairs):.2f}x floor",
               target=f"<= {TARGETS['tables_ratio']}x floor",
-              note=f"ratio to a floor run just before each build; CPU {fmt(median(r['cpu'] for r in tab))} s"
+              note=f"ratio to a floor run just before each build ({wall / median(floors):.2f}x the median of "
+                   f"the section's {len(floors)} floor runs); CPU {fmt(median(r['cpu'] for r in tab))} s"
                    + (f" ({cpu_ratio:.2f}x the floor's CPU)" if cpu_ratio else "")
                    + f"; peak RSS {fmt(median(r['rss_mb'] for r in tab))} MB")
     full = [run_child(base + ["--no-notebooks"]) for _ in range(runs)]
