@@ -474,3 +474,17 @@ def test_docx_letterhead_laid_out_in_a_table_still_gives_force_and_date(tmp_path
     assert (meta["force_id"], meta["date"], meta["hmi"]) == ("testshire", "2014-09-12", "Jane Smith")
     assert df["text"].tolist() == ["The force has a written prevention strategy."]
     assert df["area"].tolist() == ["prevention"]
+    # Two rows of labels: the first is taken for a header row, yet the force and the date, which
+    # only it holds, are still read; the second row's labels are lines of their own.
+    d = docx.Document()
+    head = d.add_table(rows=2, cols=2)
+    for (r, c), text in {(0, 0): "Testshire Constabulary", (0, 1): "12th September 2014",
+                         (1, 0): "Chief Constable", (1, 1): "Our ref: CB/14"}.items():
+        head.cell(r, c).paragraphs[0].text = text
+    for line in ["Dear Chief Constable", "Preventing crime"]:
+        d.add_paragraph(line)
+    d.add_paragraph("The force has a written prevention strategy.", style="List Bullet")
+    d.save(str(path))
+    meta, df = parse_letter(path, ROUND, test_resolver)
+    assert (meta["force_id"], meta["date"]) == ("testshire", "2014-09-12")
+    assert df["text"].tolist() == ["The force has a written prevention strategy."]
