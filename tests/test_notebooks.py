@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -166,3 +167,36 @@ def test_kernels_started_at_once_in_two_processes_keep_to_their_own_sockets(tmp_
         assert _outputs_text(tmp_path / "out" / path.name).strip() == "ipc"
     assert not glob.glob(str(Path(tempfile.gettempdir()) / (nbmod._SOCKET_PREFIX + "*")))  # sockets removed
     assert not list(tmp_path.rglob("kernel-ipc*"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="local sockets are POSIX only; Windows keeps TCP")
+def test_shutting_a_kernel_down_sends_it_no_interrupt(tmp_path):
+    """jupyter_client interrupts (SIGINT) a kernel before asking it to shut down; a kernel caught
+    in a message handler then logged 'ERROR | KeyboardInterrupt caught in kernel.' into the build
+    log. The build's kernels are shut down without it (the notebook has finished by then); an
+    interrupt asked for at any other time still reaches the kernel."""
+    flag = tmp_path / "interrupted"
+    km = nbmod._local_kernel_manager()(kernel_name="python3")
+    km.start_kernel(cwd=str(tmp_path))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        # ipykernel puts back its own SIGINT handler after each message ('saved_sigint_handler'):
+        # this one stands in for it, so a SIGINT to the idle kernel leaves a file behind
+        kc.execute_interactive(
+            "from pathlib import Path\n"
+            f"get_ipython().kernel.saved_sigint_handler = lambda *a: Path({str(flag)!r}).write_text('x')",
+            timeout=60)
+        km.interrupt_kernel()  # an interrupt asked for: delivered
+        for _ in range(100):
+            if flag.exists():
+                break
+            time.sleep(0.05)
+        assert flag.exists()
+        flag.unlink()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel()
+    assert not flag.exists()
+    assert not km.is_alive()

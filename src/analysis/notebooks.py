@@ -102,7 +102,13 @@ def _local_kernel_manager():
     Each kernel's sockets get a path of their own. jupyter_client's default for local sockets
     is 'kernel-ipc' in the working folder, with the first free numbers: two kernels started at
     once (the build runs notebooks in two processes) took the same sockets and read each other's
-    messages ('Invalid Signature'). The socket files are removed when the kernel is shut down."""
+    messages ('Invalid Signature'). The socket files are removed when the kernel is shut down.
+
+    Shutting down, it sends no interrupt first. jupyter_client interrupts (SIGINT) every kernel
+    before asking it to shut down, to stop code still running; the notebook has finished by then,
+    and a kernel caught inside a message handler logged "[IPKernelApp] ERROR | KeyboardInterrupt
+    caught in kernel." into the build log (2 builds in 7). A kernel that does not stop on the
+    shutdown request is still terminated, then killed, as before."""
     from jupyter_client.manager import KernelManager
     from traitlets import default
 
@@ -114,6 +120,11 @@ def _local_kernel_manager():
         @default("ip")
         def _default_ip(self):
             return _socket_stem()
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # (jupyter_client's shutdown sets it before its interrupt)
+                return
+            await super()._async_interrupt_kernel()
 
     return LocalSocketKernelManager
 
