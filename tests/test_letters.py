@@ -488,3 +488,20 @@ def test_docx_letterhead_laid_out_in_a_table_still_gives_force_and_date(tmp_path
     meta, df = parse_letter(path, ROUND, test_resolver)
     assert (meta["force_id"], meta["date"]) == ("testshire", "2014-09-12")
     assert df["text"].tolist() == ["The force has a written prevention strategy."]
+
+
+def test_docx_table_nested_in_a_cell_is_read_not_passed_over(tmp_path, test_resolver):
+    """A table inside a cell (a layout some templates use) gives its text to the cell's finding
+    rather than being skipped."""
+    rows = [["Area", "Finding"], ["Preventing crime", "The force has a written prevention strategy."]]
+    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows)
+    import docx
+
+    d = docx.Document(str(path))
+    inner = d.tables[0].cell(1, 1).add_table(rows=1, cols=1)
+    inner.cell(0, 0).paragraphs[0].text = "Leaders champion it."
+    inner.cell(0, 0).paragraphs[0].style = d.styles["List Bullet"]
+    d.save(str(path))
+    _, df = parse_letter(path, ROUND, test_resolver)
+    assert df["text"].tolist() == ["The force has a written prevention strategy.", "Leaders champion it."]
+    assert df["area"].tolist() == ["prevention", "prevention"]

@@ -241,19 +241,10 @@ def _table_lines(table, t: int) -> list[tuple[str, str]]:
       technology') lead the row's finding ('Mobile technology: Officers have tablets.'), so
       nothing in the row is lost; the first paragraph of each other cell, and each list item
       in it, starts a finding; further plain paragraphs follow as in the body of a letter.
-    - A cell merged across columns is read once."""
+    - A cell merged across columns is read once; a table nested in a cell is read as part of it."""
     out: list[tuple[str, str]] = []
     for r, row in enumerate(table.rows, start=1):
-        seen: list = []
-        cells = []  # [(paragraph texts, list-item flags)] of each cell, merged cells once
-        for cell in row.cells:
-            if any(cell._tc is tc for tc in seen):
-                continue
-            seen.append(cell._tc)
-            pars = [(" ".join(p.text.split()), _is_list_item(p)) for p in cell.paragraphs]
-            pars = [(text, li) for text, li in pars if text]
-            if pars:
-                cells.append(pars)
+        cells = [pars for pars in map(_cell_paragraphs, _row_cells(row)) if pars]
         if not cells:
             continue
         loc = f"table {t} row {r}"
@@ -276,6 +267,33 @@ def _table_lines(table, t: int) -> list[tuple[str, str]]:
             for i, (text, li) in enumerate(cell):
                 out += [(loc, ""), (loc, f"- {lead}{text}" if i == 0 or li else text)]
         out.append((loc, ""))
+    return out
+
+
+def _row_cells(row) -> list:
+    """The row's cells, a cell merged across columns once (python-docx gives it for each column)."""
+    out: list = []
+    for cell in row.cells:
+        if not any(cell._tc is kept._tc for kept in out):
+            out.append(cell)
+    return out
+
+
+def _cell_paragraphs(cell) -> list[tuple[str, bool]]:
+    """[(text, is a list item)] of a cell's non-blank paragraphs in order, those of a table
+    nested in it included (row by row), so nothing in a cell is passed over."""
+    from docx.text.paragraph import Paragraph
+
+    out = []
+    for item in cell.iter_inner_content():
+        if isinstance(item, Paragraph):
+            text = " ".join(item.text.split())
+            if text:
+                out.append((text, _is_list_item(item)))
+        else:  # a nested table
+            for row in item.rows:
+                for inner in _row_cells(row):
+                    out += _cell_paragraphs(inner)
     return out
 
 
