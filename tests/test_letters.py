@@ -505,3 +505,29 @@ def test_docx_table_nested_in_a_cell_is_read_not_passed_over(tmp_path, test_reso
     _, df = parse_letter(path, ROUND, test_resolver)
     assert df["text"].tolist() == ["The force has a written prevention strategy.", "Leaders champion it."]
     assert df["area"].tolist() == ["prevention", "prevention"]
+
+
+def test_docx_paragraphs_inside_content_controls_are_read(tmp_path, test_resolver):
+    """Letter templates often wrap parts of the body in content controls (w:sdt); their paragraphs
+    are read in place, not passed over."""
+    import copy
+
+    import docx
+    from docx.oxml.ns import qn
+
+    rows = [["Preventing crime", "The force has a written prevention strategy."]]
+    path = _table_letter(tmp_path / "testshire_2014-09-12.docx", rows)
+    d = docx.Document(str(path))
+    body = d.element.body
+    sign_off = [p for p in d.paragraphs if p.text == "Yours sincerely"][0]._p
+    bullet = copy.deepcopy(sign_off)
+    for run in bullet.findall(qn("w:r"))[1:]:
+        bullet.remove(run)
+    bullet.findall(qn("w:r"))[0].find(qn("w:t")).text = "- Leaders champion it."
+    sdt, content = body.makeelement(qn("w:sdt"), {}), body.makeelement(qn("w:sdtContent"), {})
+    content.append(bullet)
+    sdt.append(content)
+    sign_off.addprevious(sdt)
+    d.save(str(path))
+    _, df = parse_letter(path, ROUND, test_resolver)
+    assert df["text"].tolist() == ["The force has a written prevention strategy.", "Leaders champion it."]

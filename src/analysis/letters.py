@@ -210,15 +210,21 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
             out.append((f"paragraph {n}", line))
         out.append((f"paragraph {n}", ""))  # paragraphs are separated like blank lines
 
-    body = document.element.body
-    t = 0
-    for child in body.iterchildren():
-        tag = child.tag.rsplit("}", 1)[-1]
-        if tag == "p":
-            add(Paragraph(child, document))
-        elif tag == "tbl":
-            t += 1
-            out += _table_lines(Table(child, document), t)
+    tables = 0
+
+    def read(parent) -> None:
+        nonlocal tables, out
+        for child in parent.iterchildren():
+            tag = child.tag.rsplit("}", 1)[-1]
+            if tag == "p":
+                add(Paragraph(child, document))
+            elif tag == "tbl":
+                tables += 1
+                out += _table_lines(Table(child, document), tables)
+            elif tag in ("sdt", "sdtContent", "customXml"):  # content controls of a template: read
+                read(child)                                  # what they hold, in place
+
+    read(document.element.body)
     return out
 
 
