@@ -72,7 +72,7 @@ try:  # CPython's regex internals; any other Python just compiles as usual
 except (ImportError, AttributeError):  # pragma: no cover - not CPython
     _AVAILABLE = False
 
-_FORMAT = 3  # 3: the header's checksum is a CRC-32 (was a sha256: 2.5% of a fresh clone's build)
+_FORMAT = 3  # 3: the header's checksum is a CRC-32 (the sha256 was 62 M instructions, 1.7% of a fresh clone's build)
 _MISSING = object()
 SHIPPED_DIR = Path(__file__).resolve().parent / "compiled"
 
