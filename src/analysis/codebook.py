@@ -96,10 +96,7 @@ class Codebook:
         try:
             doc = safeyaml.safe_load(path.read_text(encoding="utf-8"))  # never executes anything
         except safeyaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}" if mark else None
-            raise InputError(path, where, f"not valid YAML ({exc.__class__.__name__})",
-                             "fix the YAML syntax") from exc
+            raise safeyaml.input_error(path, exc, "fix the YAML syntax") from exc
         return cls.from_dict(doc, source=str(path))
 
     @classmethod
@@ -107,9 +104,14 @@ class Codebook:
         if not isinstance(doc, dict) or "criteria" not in doc or "areas" not in doc:
             raise InputError(source, None, "codebook needs top-level 'areas' and 'criteria'",
                              "start from the agreed codebook.yaml")
-        scale = tuple(doc.get("judgement_scale", JUDGEMENTS))
-        if scale != JUDGEMENTS:
-            raise InputError(source, "judgement_scale", f"scale {list(scale)} differs from the fixed "
+        for name, kind, fix in (("areas", dict, "list each area as 'id: name'"),
+                                ("criteria", list, "list each criterion as an entry starting '- id: ...'")):
+            if not isinstance(doc[name], kind) or not doc[name]:
+                raise InputError(source, name, f"'{name}' is not a {'mapping' if kind is dict else 'list'}",
+                                 fix)
+        scale = doc.get("judgement_scale", list(JUDGEMENTS))
+        if not isinstance(scale, list) or tuple(scale) != JUDGEMENTS:
+            raise InputError(source, "judgement_scale", f"scale {scale!r:.80} differs from the fixed "
                              f"{list(JUDGEMENTS)}", "keep the agreed judgement scale")
         areas = doc["areas"]
         seen: dict[str, int] = {}
@@ -122,6 +124,14 @@ class Codebook:
             missing = [k for k in ("id", "key", "area", "label", "question", "values") if k not in c]
             if missing:
                 raise InputError(source, where, f"missing field(s) {missing}", "add them")
+            for name in ("id", "key", "area", "label", "question"):
+                if not isinstance(c[name], (str, int)) or isinstance(c[name], bool):
+                    kind = type(c[name]).__name__.replace("dict", "mapping").replace("NoneType", "nothing")
+                    raise InputError(source, where, f"{name} is a {kind}, not text",
+                                     f"write {name} as one line of text")
+            if not isinstance(c["values"], dict) or not c["values"]:
+                raise InputError(source, where, "values is not a mapping of value names to judgements",
+                                 "list each value as 'name: judgement', e.g. 'yes: positive'")
             cid = str(c["id"]).strip()
             if cid in seen:
                 raise InputError(source, where, f"duplicate criterion id {cid!r} (also entry {seen[cid]})",

