@@ -117,3 +117,90 @@ def test_codebook_fields_of_the_wrong_type_are_refused(mini_raw, old, new, where
     with pytest.raises(InputError, match=where) as exc:
         Codebook.load(path)
     assert "codebook.yaml" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+# ----- reference tables ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["forces.csv", "force_aliases.csv"])
+@pytest.mark.parametrize("damage,message", [
+    (lambda b: b"", "file is empty"),
+    (lambda b: b.replace(b"\n", b'\n"', 1), "never closed"),
+    (lambda b: b.replace(b",", b",\x00", 3), "NUL bytes"),
+])
+def test_broken_reference_table_names_the_file(mini_raw, name, damage, message):
+    path = mini_raw / "reference" / name
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(InputError, match=message) as exc:
+        _tables(mini_raw)
+    assert name in str(exc.value) and "Fix:" in str(exc.value)
+    if message == "never closed":
+        assert ", line 2:" in str(exc.value)
+
+
+def test_reference_tables_saved_as_windows_ansi_or_unicode_text_are_read(mini_raw):
+    """Excel's 'CSV' on Windows (cp1252) and 'Unicode Text' (UTF-16): the same table, 'Zoë' intact."""
+    path = mini_raw / "reference" / "forces.csv"
+    text = path.read_text(encoding="utf-8")
+    assert "Zoë" in text
+    plain = _tables(mini_raw)["forces"]
+    for encoding in ("cp1252", "utf-16"):
+        path.write_bytes(text.encode(encoding))
+        pd.testing.assert_frame_equal(_tables(mini_raw)["forces"], plain)
+
+
+# ----- coded sheets ---------------------------------------------------------------------------------
+def test_quoted_cell_never_closed_names_its_line_instead_of_swallowing_the_rows_below(mini_raw):
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        GOOD_CSV + 'Kent,A2,yes,"Attends most crimes.\nNorfolk,A3,yes,Clear priorities.\n', encoding="utf-8")
+    with pytest.raises(InputError, match="never closed") as exc:
+        _tables(mini_raw)
+    assert "a.csv, line 3" in str(exc.value)
+
+
+def test_quoted_cell_over_several_lines_in_the_last_row_is_one_cell(mini_raw):
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        GOOD_CSV + 'Kent,A2,yes,"Attends most crimes.\nNot all."\n', encoding="utf-8")
+    f = _tables(mini_raw)["findings"]
+    assert f.loc[f.force_id == "kent", "evidence"].item() == "Attends most crimes. Not all."
+    assert len(f) == 2
+
+
+def test_sheet_formatted_far_beyond_its_data_is_read_as_its_data(mini_raw):
+    """A format applied down to row 5,000 and across to column BH makes openpyxl's used range
+    300,000 cells; only the cells holding something are read (a format at row 1,000,000 took
+    the build 53 seconds). A force merged down its rows still fills each of them."""
+    path = mini_raw / "test_round" / "coded" / "far.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["Force", "Criterion", "Value", "Evidence"], ["Suffolk", "A2", "no", "Not all."],
+                [None, "A5", "good", "Good."], ["Kent", "A2", "yes", "All."]):
+        ws.append(row)
+    ws.merge_cells("A2:A3")
+    ws.merge_cells("F1:F9000")  # an empty merge down far
+    ws.cell(5000, 60).font = Font(bold=True)
+    wb.save(path)
+    (grid,) = read_xlsx_grids(path)
+    assert grid.row_numbers == [1, 2, 3, 4]
+    assert max(len(r) for r in grid.rows) == 4
+    f = _tables(mini_raw)["findings"]
+    assert set(zip(f.force_id, f.criterion_id)) == {("suffolk", "A2"), ("suffolk", "A5"), ("kent", "A2")}
+
+
+# ----- letters ----------------------------------------------------------------------------------
+def test_letter_saved_as_unicode_text_reads_as_the_utf8_letter(tmp_path):
+    """Notepad's 'Unicode' is UTF-16 with a byte-order mark: it was read as cp1252 and gave
+    'no findings found'."""
+    copy = tmp_path / SEED.name
+    copy.write_bytes(SEED.read_text(encoding="utf-8").encode("utf-16"))
+    _, want = parse_letter(SEED, "core_business_2014", _resolver())
+    _, got = parse_letter(copy, "core_business_2014", _resolver())
+    cols = ["finding_id", "area", "text", "source_ref"]
+    assert len(want) >= 10
+    pd.testing.assert_frame_equal(got[cols], want[cols])
+
+
+def test_binary_file_named_txt_is_not_a_letter(tmp_path):
+    path = tmp_path / SEED.name
+    path.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError, match="NUL bytes") as exc:
+        parse_letter(path, "core_business_2014", _resolver())
+    assert SEED.name in str(exc.value) and "plain text" in str(exc.value)

@@ -169,6 +169,22 @@ def test_reexport_shows_earlier_decisions_and_reimport_changes_nothing(paths, tm
     assert import_review(again.path, paths).read_text(encoding="utf-8") == first
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp1252"])
+def test_review_file_resaved_by_excel_keeps_its_decisions(paths, tmp_path, encoding):
+    """Opened and saved again in Excel, review.csv is 'CSV UTF-8' (a byte-order mark) or, as
+    'CSV (Comma delimited)' on Windows, cp1252, with CRLF line ends: the next export still shows
+    the decisions in it, '£' and 'é' intact (cp1252 was a UnicodeDecodeError)."""
+    s = Sheet(export_review(paths, tmp_path / "one.xlsx"))
+    s.set(s.row(1, "P1"), action="change", value="force_wide", note="checked: café, £0 cost")
+    out = import_review(s.save(), paths)
+    out.write_bytes(out.read_text(encoding="utf-8").replace("\n", "\r\n").encode(encoding))
+    _build(paths)
+    again = Sheet(export_review(paths, tmp_path / "two.xlsx"))
+    r = again.row(1, "P1")
+    assert (again.get(r, "Action"), again.get(r, "Value"), again.get(r, "Note")) == (
+        "change", "force_wide", "checked: café, £0 cost")
+
+
 def test_invalid_edits_are_listed_by_cell_and_nothing_is_written(paths, tmp_path):
     s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
     r1, r2, r3 = s.row(1, "P2"), s.row(5, "A2"), s.row(6, "A3")

@@ -429,10 +429,8 @@ class Rules:
         try:
             doc = _rules_doc(raw)
         except safeyaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise InputError(path, f"line {mark.line + 1}" if mark else None, "not valid YAML",
-                             "fix the YAML syntax; quote phrases that start with , ; : { or contain "
-                             "': ', and the words yes/no/on/off") from exc
+            raise safeyaml.input_error(path, exc, "fix the YAML syntax; quote phrases that start with , ; : { "
+                                       "or contain ': ', and the words yes/no/on/off") from exc
         return cls.from_dict(doc, codebook, source=str(path), raw=raw)
 
     @classmethod
@@ -1253,7 +1251,9 @@ def _cli(args) -> int:
     paths = paths_from_args(args)
     if not args.input.exists():
         raise InputError(args.input, None, "file not found", "check the path")
-    df = pd.read_csv(args.input, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    from .sheets import read_reference_csv
+
+    df = read_reference_csv(args.input, "findings table", keep_default_na=False, na_values=[""])
     codes = code_findings(df, Codebook.load(paths.codebook), args.rules)
     out = codes.copy()
     for c in ("evidence",):

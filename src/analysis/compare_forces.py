@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from .io import records
+from .sheets import read_reference_csv
 from .style import JUDGEMENT_ORDER, SOURCE_TIER, STRENGTH_TIERS, UNKNOWN
 
 NOT_REPORTED, CONTESTED = "not_reported", "contested"
@@ -660,7 +661,7 @@ def national_figures(raw) -> pd.DataFrame:
             "section", "source_url", "confidence"]
     if not path.exists():
         return pd.DataFrame(columns=cols)
-    df = pd.read_csv(path, dtype="string", keep_default_na=False, encoding="utf-8-sig")
+    df = read_reference_csv(path, "national figures table", keep_default_na=False)
     rows = []
     for r in records(df):
         text = str(r.get("numbers", "") or "").strip()

@@ -18,6 +18,7 @@ import pandas as pd
 from rapidfuzz import fuzz, process
 
 from .errors import InputError
+from .sheets import read_reference_csv
 
 FORCE_COLUMNS = ["force_id", "force_name", "short_name", "ons_code", "country", "hmi_2014",
                  "hmic_region_2014"]
@@ -83,7 +84,7 @@ def load_forces(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "forces table not found", "copy forces.csv into data/raw/reference/")
-    df = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    df = read_reference_csv(path, "forces table", keep_default_na=False, na_values=[""])
     missing = [c for c in FORCE_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(path, "header", f"missing column(s) {missing}", f"the header needs {FORCE_COLUMNS}")
@@ -114,7 +115,7 @@ class ForceResolver:
         forces = load_forces(forces_csv)
         aliases = None
         if aliases_csv is not None and Path(aliases_csv).exists():
-            aliases = pd.read_csv(aliases_csv, dtype="string", comment="#", encoding="utf-8-sig")
+            aliases = read_reference_csv(Path(aliases_csv), "force aliases table", comment="#")
         return cls(forces, aliases)
 
     @cached_property

@@ -30,6 +30,7 @@ import pandas as pd
 
 from .errors import InputError, InputErrors
 from .io import records
+from .sheets import read_reference_csv
 
 GRADE_ORDER = ("outstanding", "good", "requires_improvement", "inadequate")  # best first
 MAP_COLUMNS = ("round", "question_id", "question", "status", "area", "criteria", "fit", "rationale")
@@ -57,7 +58,7 @@ def load_mapping(path: str | Path, codebook=None, rounds=None) -> pd.DataFrame:
     if not path.exists():
         raise InputError(path, None, "PEEL question mapping not found",
                          "create data/raw/reference/peel_question_map.csv (see docs/adding_a_round.md)")
-    df = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    df = read_reference_csv(path, "question mapping", keep_default_na=False, na_values=[""])
     df.columns = [str(c).strip().lower() for c in df.columns]
     missing = [c for c in MAP_COLUMNS if c not in df.columns]
     if missing:
@@ -191,7 +192,7 @@ def copy_mapping_rows(source: str | Path, dest: str | Path, from_round: str, to_
     exists; each rationale is prefixed with ``note`` (say where the rows came from). A requested
     question the source does not map is an error, never a guess. Returns ``dest``."""
     source, dest = Path(source), Path(dest)
-    src = pd.read_csv(source, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+    src = read_reference_csv(source, "question mapping", keep_default_na=False, na_values=[""])
     rows = src[src["round"] == from_round].copy()
     if question_ids is not None:
         wanted = list(dict.fromkeys(question_ids))
@@ -205,7 +206,7 @@ def copy_mapping_rows(source: str | Path, dest: str | Path, from_round: str, to_
         rows["rationale"] = note.rstrip() + " " + rows["rationale"]
     rows = rows[list(MAP_COLUMNS)]
     if dest.exists():
-        old = pd.read_csv(dest, dtype="string", keep_default_na=False, na_values=[""], encoding="utf-8-sig")
+        old = read_reference_csv(dest, "question mapping", keep_default_na=False, na_values=[""])
         rows = pd.concat([old[list(MAP_COLUMNS)], rows], ignore_index=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(dest, index=False, lineterminator="\n", encoding="utf-8")

@@ -137,11 +137,11 @@ def read_lines(path: Path) -> list[tuple[str, str]]:
 
 
 def _read_txt(path: Path) -> list[tuple[str, str]]:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Windows 'ANSI' exports of letters
+    from .sheets import decode_text
+
+    # UTF-8, Notepad's 'Unicode' (UTF-16 with its mark) or Windows 'ANSI' (cp1252) exports
+    text = decode_text(path, path.read_bytes(), "save the letter as plain text (UTF-8), or as .docx or .pdf",
+                       lenient=True)
     return [(f"line {n}", line) for n, line in enumerate(text.splitlines(), start=1)]
 
 

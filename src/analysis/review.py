@@ -25,6 +25,7 @@ import pandas as pd
 from .codebook import Codebook
 from .errors import InputError, InputErrors
 from .io import new_workbook, save_workbook, write_readme_sheet
+from .sheets import read_reference_csv
 
 REVIEW_FILE = "review.csv"
 SHEET = "Review"
@@ -84,7 +85,7 @@ def _existing(paths, rounds) -> pd.DataFrame:
     for rnd in rounds:
         f = paths.round_dir(rnd) / "coded" / REVIEW_FILE
         if f.exists():
-            frames.append(pd.read_csv(f, dtype="string", keep_default_na=False, na_values=[""]))
+            frames.append(read_reference_csv(f, "review sheet", keep_default_na=False, na_values=[""]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=OUTPUT_COLUMNS)
 
 
@@ -427,8 +428,8 @@ def import_review_all(xlsx: str | Path, paths) -> list[Path]:
             raise InputError(xlsx, None, f"round folder data/raw/{rnd}/ does not exist",
                              "import into the raw folder the workbook was exported from (--raw)")
         target = rdir / "coded" / REVIEW_FILE
-        old = pd.read_csv(target, dtype="string", keep_default_na=False, na_values=[""]) if target.exists() \
-            else pd.DataFrame(columns=OUTPUT_COLUMNS, dtype="string")
+        old = read_reference_csv(target, "review sheet", keep_default_na=False, na_values=[""]) \
+            if target.exists() else pd.DataFrame(columns=OUTPUT_COLUMNS, dtype="string")
         keep = old[~old["force"].isin(set(new["force"]))]
         merged = pd.concat([keep, new], ignore_index=True)[OUTPUT_COLUMNS]
         merged = merged.sort_values(["force", "finding_id", "criterion_id", "action"], kind="stable")

@@ -55,9 +55,11 @@ def _col_letter(idx: int) -> str:
     return get_column_letter(idx)
 
 
-def read_csv_grid(path: Path) -> Grid:
-    raw = path.read_bytes()
-    # UTF-16 with its byte-order mark: what Excel's "Unicode Text" and some exports write
+def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
+    """The text of a text file: UTF-16 when it starts with a byte-order mark (what Excel's
+    "Unicode Text" and Notepad's "Unicode" write), else UTF-8 (with or without a BOM), else
+    Windows cp1252 (``lenient``: with any byte cp1252 leaves undefined replaced, not refused).
+    A text with NUL characters is refused: a binary file, or UTF-16 without its mark."""
     encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
     for enc in encodings:
         try:
@@ -66,12 +68,19 @@ def read_csv_grid(path: Path) -> Grid:
         except UnicodeDecodeError:
             continue
     else:  # (cp1252 decodes almost anything; a damaged UTF-16 file does not decode)
-        raise InputError(path, None, f"not readable as {' or '.join(encodings)} text",
-                         "save the file as CSV UTF-8 from Excel")
+        if not lenient or len(encodings) == 1:
+            raise InputError(path, None, f"not readable as {' or '.join(encodings)} text", fix)
+        text = raw.decode("cp1252", errors="replace")
     if "\x00" in text:
-        raise InputError(path, None, "contains NUL bytes: this is not a text CSV file",
-                         "save it as CSV UTF-8 from Excel")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+        raise InputError(path, None, "contains NUL bytes: this is not a text file (or it is UTF-16 "
+                         "text without its byte-order mark)", fix)
+    return text
+
+
+def read_csv_grid(path: Path) -> Grid:
+    text = decode_text(path, path.read_bytes(), "save the file as CSV UTF-8 from Excel")
+    delimiter = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, numbers = [], []
     longest = 0
     try:
@@ -85,9 +94,53 @@ def read_csv_grid(path: Path) -> Grid:
     except csv.Error as exc:
         raise InputError(path, f"line {reader.line_num}", f"CSV cannot be parsed ({exc})",
                          "check quotes in that line") from exc
+    first_line = numbers[-2] + 1 if len(numbers) > 1 else 1  # the last record's first line
+    if numbers and numbers[-1] > first_line:
+        _check_closed(path, text, delimiter, first_line)
     # a CSV has no hidden cells and no formulas (text such as '=1+1' stays text; it is guarded
     # when written out)
     return Grid(None, rows, numbers, longest_text=longest)
+
+
+def _check_closed(path: Path, text: str, delimiter: str, first_line: int) -> None:
+    """The last record runs over several lines: refuse it if that is a quoted cell never closed.
+    Python's reader (as Excel) then reads every line to the end of the file into that one cell,
+    so the rows after it would vanish into one text. Only the last record can be such a cell,
+    and a strict read of it alone says whether it is."""
+    tail = "".join(io.StringIO(text, newline="").readlines()[first_line - 1:])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(path, f"line {first_line}", "a quoted cell on this line is never closed, so "
+                             "every line after it would be read into that one cell",
+                             'add the closing double quote (") where the cell\'s text ends, or remove '
+                             "the opening one") from exc
+
+
+def read_reference_csv(path: Path, what: str, **read_csv_kw):
+    """A reference table (forces, aliases, question map, national figures, review sheets) as a
+    DataFrame of strings, decoded as :func:`decode_text` does; an empty, unparsable or
+    unclosed-quote file is an :class:`InputError` naming the file and line."""
+    import pandas as pd
+
+    fix = f"save the {what} as CSV UTF-8 (comma-separated) from Excel"
+    text = decode_text(path, path.read_bytes(), fix)
+    if not text.strip():
+        raise InputError(path, None, f"the {what} file is empty", f"{fix}, with its header row")
+    read_csv_kw.setdefault("dtype", "string")
+    try:
+        return pd.read_csv(io.StringIO(text), **read_csv_kw)
+    except pd.errors.ParserError as exc:
+        message = " ".join(str(exc).split())
+        unclosed = "EOF inside string" in message
+        line = re.search(r"(?:line|row) (\d+)", message)
+        where = f"line {int(line.group(1)) + unclosed}" if line else None  # ('row' counts from 0)
+        raise InputError(path, where, "a quoted cell on this line is never closed" if unclosed
+                         else f"CSV cannot be parsed ({message})",
+                         'add the missing closing double quote (")' if unclosed
+                         else "check that line has as many commas as the header") from exc
 
 
 def _delimiter(text: str) -> str:
@@ -140,6 +193,19 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
     for ws in wb.worksheets:
         hidden_rows = {r for r, d in ws.row_dimensions.items() if d.hidden}
         hidden_cols = {c for c, d in ws.column_dimensions.items() if d.hidden}
+        # Only the cells the file stores, not the rectangle up to the sheet's last used cell:
+        # a format applied far down or across (row 1,000,000, column XFD) makes Excel's used
+        # range, and openpyxl's iter_rows, millions of empty cells. (``_cells`` is openpyxl's
+        # own store of them; iter_rows gives the same cells where it is missing.)
+        stored = getattr(ws, "_cells", None)
+        if not isinstance(stored, dict):
+            stored = {(c.row, c.column): c for row in ws.iter_rows() for c in row}
+        by_row: dict[int, dict[int, object]] = {}
+        for (r, c), cell in stored.items():
+            v = cell.value
+            if v is not None and not (isinstance(v, str) and not v.strip()):
+                by_row.setdefault(r, {})[c] = cell
+        last_row = max(by_row, default=0)
         merged_titles = []
         fill_down: dict[tuple[int, int], object] = {}
         for rng in ws.merged_cells.ranges:
@@ -147,16 +213,20 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
             if v is not None:
                 merged_titles.append(str(v))
             # A value merged down a column (e.g. one force name over several rows of a long
-            # sheet) belongs to every row. Merges across columns (titles) stay in their first cell.
-            if rng.min_col == rng.max_col and rng.max_row > rng.min_row:
-                for r in range(rng.min_row + 1, rng.max_row + 1):
+            # sheet) belongs to every row, down to the last row holding anything else. Merges
+            # across columns (titles) stay in their first cell.
+            if v is not None and rng.min_col == rng.max_col and rng.max_row > rng.min_row:
+                for r in range(rng.min_row + 1, min(rng.max_row, last_row) + 1):
                     fill_down[(r, rng.min_col)] = v
+                    by_row.setdefault(r, {}).setdefault(rng.min_col, None)
         rows, numbers = [], []
-        for r_idx, row in enumerate(ws.iter_rows(), start=1):
+        for r_idx in range(1, last_row + 1):
+            here = by_row.get(r_idx, {})
             cells = []
-            for c_idx, c in enumerate(row, start=1):
-                v = fill_down.get((r_idx, c_idx), c.value)
-                formula = c.data_type == "f" or (isinstance(v, str) and v.startswith("="))
+            for c_idx in range(1, max(here, default=0) + 1):
+                c = here.get(c_idx)
+                v = fill_down.get((r_idx, c_idx), c.value if c is not None else None)
+                formula = (c is not None and c.data_type == "f") or (isinstance(v, str) and v.startswith("="))
                 if isinstance(v, str) and not v.strip():
                     v = None
                 col = _col_letter(c_idx)
