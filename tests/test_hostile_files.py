@@ -204,3 +204,42 @@ def test_binary_file_named_txt_is_not_a_letter(tmp_path):
     with pytest.raises(InputError, match="NUL bytes") as exc:
         parse_letter(path, "core_business_2014", _resolver())
     assert SEED.name in str(exc.value) and "plain text" in str(exc.value)
+
+
+# ----- two columns with one header --------------------------------------------------------------
+def test_second_column_of_a_meta_header_is_merged_not_passed_over(mini_raw):
+    """'Criterion' beside 'Criterion label', 'Finding' beside 'Evidence', 'Note' beside 'Notes':
+    the second column of each was passed over, its texts lost. Now a blank first cell takes the
+    second's, texts are joined, and a criterion named both ways must be the same criterion."""
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "Force,Criterion,Criterion label,Value,Finding,Evidence,Note,Notes\n"
+        "Norfolk,A2,Attend-all-crimes policy,yes,Attends all crimes.,Every report attended.,first,second\n"
+        "Kent,,Attend-all-crimes policy,no,,Only some crimes.,,\n", encoding="utf-8")
+    logs: list[str] = []
+    t = build_tables(load_inputs(Paths(raw=mini_raw)), log=logs.append)
+    f = t["findings"].set_index("force_id")
+    assert f.loc["norfolk", "evidence"] == "Attends all crimes. | Every report attended."
+    assert f.loc["norfolk", "note"].endswith("; first; second")
+    assert (f.loc["kent", "criterion_id"], f.loc["kent", "evidence"]) == ("A2", "Only some crimes.")
+    merged = [line for line in logs if "are both read as" in line]
+    assert len(merged) == 3 and any("'Finding') and F ('Evidence')" in line for line in merged)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_two_force_columns_that_disagree_name_both_cells(mini_raw, fmt):
+    rows = [["Force", "Criterion", "Value", "Force ID"], ["Norfolk", "A2", "yes", "norfolk"],
+            ["Kent", "A2", "no", "suffolk"]]
+    path = mini_raw / "test_round" / "coded" / f"a.{fmt}"
+    if fmt == "csv":
+        path.write_text("\n".join(",".join(r) for r in rows) + "\n", encoding="utf-8")
+        cells = "a.csv, row 3: columns A ('Force') and D ('Force ID')"
+    else:
+        wb = openpyxl.Workbook()
+        wb.active.title = "Codes"
+        for r in rows:
+            wb.active.append(r)
+        wb.save(path)
+        cells = "a.xlsx, Codes!A3 and Codes!D3: columns A ('Force') and D ('Force ID')"
+    with pytest.raises(InputError, match="both read as force and disagree") as exc:
+        _tables(mini_raw)
+    assert cells in str(exc.value) and "'Kent', 'suffolk'" in str(exc.value)

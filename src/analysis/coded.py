@@ -62,6 +62,8 @@ _TRUE = {"true", "yes", "y", "1", "x"}
 _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
 # first cell of a row of totals or counts under a table ('Total', 'Grand total', 'Count of yes')
 _TOTAL_ROW = re.compile(r"^\s*(total|totals|grand total|sub-?total|sum|count|average|mean|number of)\b", re.I)
+# meta columns whose texts are joined when a sheet has two columns for one (see _merge_repeats)
+_JOINED_REPEATS = {"evidence": " | ", "note": "; ", "source_url": "; ", "coder": ", ", "source_ref": "; "}
 _LOOKS_LIKE_CRITERION = re.compile(r"^\s*[PAFpaf]\d{1,2}\b")
 HEADER_SCAN_ROWS = 30
 _NO_HEADER = (f"no header row in the first {HEADER_SCAN_ROWS} rows (a 'Force' column and either a 'Criterion' "
@@ -139,6 +141,9 @@ class _Layout:
     criterion_meta: dict[int, tuple[str, str]] = field(default_factory=dict)
     headers: dict[int, str] = field(default_factory=dict)  # wide form: column index -> header text
     forces: dict[int, str] = field(default_factory=dict)  # across form: column index -> force_id
+    # a second (third...) column with the header of a meta column already found: column index ->
+    # that meta column (merged into the first one row by row, see CodedLoader._merge_repeats)
+    repeats: dict[int, str] = field(default_factory=dict)
 
 
 def criterion_meta_header(text: str, codebook: Codebook) -> tuple[str, str] | None:
@@ -164,7 +169,7 @@ def detect_layout(grid: Grid, codebook: Codebook, try_force=None) -> _Layout | N
     given ``try_force`` (name -> force_id or None), forces as column headers with the criteria
     down a 'Criterion' column or the first column (across form: a transposed wide sheet)."""
     for i, row in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
-        columns, criteria, unknown, crit_meta, headers = {}, {}, {}, {}, {}
+        columns, criteria, unknown, crit_meta, headers, repeats = {}, {}, {}, {}, {}, {}
         for j, cell in enumerate(row):
             text = cell_text(cell.value)
             if text is None:
@@ -181,16 +186,19 @@ def detect_layout(grid: Grid, codebook: Codebook, try_force=None) -> _Layout | N
                 crit_meta[j] = cm
             elif _LOOKS_LIKE_CRITERION.match(text):
                 unknown[j] = text
+            elif canon:
+                repeats[j] = canon
+        layout = None
         if "force" not in columns.values():
             if try_force is not None and len(headers) >= 2:
-                across = _across_layout(i, headers, columns, try_force)
-                if across is not None:
-                    return across
-            continue
-        if "criterion" in columns.values():
-            return _Layout(i, columns, {}, {}, "long")
-        if criteria:
-            return _Layout(i, columns, criteria, unknown, "wide", crit_meta, headers)
+                layout = _across_layout(i, headers, columns, try_force)
+        elif "criterion" in columns.values():
+            layout = _Layout(i, columns, {}, {}, "long", headers=headers)
+        elif criteria:
+            layout = _Layout(i, columns, criteria, unknown, "wide", crit_meta, headers)
+        if layout is not None:
+            layout.repeats = {j: c for j, c in repeats.items() if c in layout.columns.values()}
+            return layout
     return None
 
 
@@ -278,6 +286,62 @@ class CodedLoader:
             self._force_memo[name] = self.resolver.try_resolve(name)
         return self._force_memo[name]
 
+    def _merge_repeats(self, grid: Grid, layout: _Layout, path: Path) -> list[str]:
+        """Two columns read as one meta column ('Criterion' and 'Criterion label', 'Finding' and
+        'Evidence', 'Note' and 'Comments'): the first is the one read, so each row's cell of the
+        other is merged into it rather than passed over. A blank first cell takes the other's;
+        texts (evidence, notes, sources, coders) are joined; a force or criterion named both ways
+        must be the same one, and any other pair must read the same, else an InputError names
+        both cells. Returns the build-log notes."""
+        from .errors import InputError
+        from .sheets import _col_letter
+
+        def same(canon: str, a: str, b: str) -> bool:
+            if a.casefold() == b.casefold():
+                return True
+            if canon == "force":
+                fa = self._try_force(a)
+                return fa is not None and fa == self._try_force(b)
+            if canon == "criterion":
+                ca = self._criterion(a)
+                return ca is not None and ca == self._criterion(b)
+            return False
+
+        first = {canon: j for j, canon in layout.columns.items()}
+        where = f"sheet {grid.name}: " if grid.name else ""
+        notes = []
+        rows = grid.rows[layout.header_index + 1:]
+        lead = first.get("force", 0)  # (rows of notes or totals under the table are left as they are)
+        rows = [r for r in rows if not (lead < len(r) and isinstance(r[lead].value, str)
+                                        and (_NOTE_ROW.match(r[lead].value) or _TOTAL_ROW.match(r[lead].value)))]
+        for j, canon in sorted(layout.repeats.items()):
+            j0 = first[canon]
+            names = (f"columns {_col_letter(j0 + 1)} ({layout.headers[j0]!r}) and "
+                     f"{_col_letter(j + 1)} ({layout.headers[j]!r})")
+            for row in rows:
+                b = row[j] if j < len(row) else None
+                b_text = cell_text(b.value) if b is not None else None
+                if b_text is None:
+                    continue
+                a = row[j0]
+                a_text = cell_text(a.value)
+                if a_text is None:
+                    row[j0] = b
+                elif same(canon, a_text, b_text):
+                    continue
+                elif canon in _JOINED_REPEATS:
+                    row[j0] = Cell(f"{a_text}{_JOINED_REPEATS[canon]}{b_text}", a.ref, a.formula or b.formula,
+                                   a.hidden or b.hidden)
+                else:
+                    loc = f"{a.ref} and {b.ref}" if grid.name else a.ref
+                    raise InputError(path, loc, f"{names} are both read as {canon} and disagree "
+                                     f"({a_text!r}, {b_text!r})",
+                                     "delete or rename one of the two columns, or make them agree")
+            how = "texts that differ are joined" if canon in _JOINED_REPEATS else "they agree on every row"
+            notes.append(f"{where}{names} are both read as {canon}: merged row by row (a blank cell takes "
+                         f"the other's; {how})")
+        return notes
+
     def _looks_coded(self, rows) -> bool:
         """Do ``rows`` (a sheet without a recognised header) hold coded findings rather than notes
         or a drop-down list? A row names a force and a criterion (long form), or a row names two
@@ -351,6 +415,8 @@ class CodedLoader:
                                      _NO_HEADER, _HEADER_FIX)
                 continue
             found_any = True
+            if layout.repeats:
+                res.notes += self._merge_repeats(grid, layout, path)
             ctx = dict(path=path, rel=rel, round_id=round_id, synthetic=synthetic, grid=grid)
             self._rows_seen = 0
             if layout.form == "long":
