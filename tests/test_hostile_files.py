@@ -224,6 +224,15 @@ def test_second_column_of_a_meta_header_is_merged_not_passed_over(mini_raw):
     merged = [line for line in logs if "are both read as" in line]
     assert len(merged) == 3 and any("'Finding') and F ('Evidence')" in line for line in merged)
 
+    # the same sheet with its columns in the opposite order gives the same findings
+    lines = (mini_raw / "test_round" / "coded" / "a.csv").read_text(encoding="utf-8").splitlines()
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "\n".join(",".join(line.split(",")[::-1]) for line in lines) + "\n", encoding="utf-8")
+    again = _tables(mini_raw)["findings"]
+    cols = ["force_id", "criterion_id", "value", "evidence", "note"]
+    pd.testing.assert_frame_equal(again[cols].sort_values("force_id", ignore_index=True),
+                                  t["findings"][cols].sort_values("force_id", ignore_index=True))
+
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_two_force_columns_that_disagree_name_both_cells(mini_raw, fmt):

@@ -308,37 +308,40 @@ class CodedLoader:
             return False
 
         first = {canon: j for j, canon in layout.columns.items()}
+        groups: dict[str, list[int]] = {}
+        for j, canon in sorted(layout.repeats.items()):
+            groups.setdefault(canon, [first[canon]]).append(j)
         where = f"sheet {grid.name}: " if grid.name else ""
-        notes = []
         rows = grid.rows[layout.header_index + 1:]
         lead = first.get("force", 0)  # (rows of notes or totals under the table are left as they are)
         rows = [r for r in rows if not (lead < len(r) and isinstance(r[lead].value, str)
                                         and (_NOTE_ROW.match(r[lead].value) or _TOTAL_ROW.match(r[lead].value)))]
-        for j, canon in sorted(layout.repeats.items()):
-            j0 = first[canon]
-            names = (f"columns {_col_letter(j0 + 1)} ({layout.headers[j0]!r}) and "
-                     f"{_col_letter(j + 1)} ({layout.headers[j]!r})")
+        notes = []
+        for canon, cols in groups.items():
+            names = "columns " + " and ".join(f"{_col_letter(j + 1)} ({layout.headers[j]!r})" for j in cols)
+            joined = _JOINED_REPEATS.get(canon)
+            both = "both" if len(cols) == 2 else "all"
             for row in rows:
-                b = row[j] if j < len(row) else None
-                b_text = cell_text(b.value) if b is not None else None
-                if b_text is None:
+                cells = [row[j] for j in cols if j < len(row) and cell_text(row[j].value) is not None]
+                if len(cells) < 2:
+                    if cells:
+                        row[cols[0]] = cells[0]  # (a blank first cell takes the other's)
                     continue
-                a = row[j0]
-                a_text = cell_text(a.value)
-                if a_text is None:
-                    row[j0] = b
-                elif same(canon, a_text, b_text):
+                texts = [cell_text(c.value) for c in cells]
+                if joined:  # distinct texts in a fixed order, whatever the order of the columns
+                    texts = sorted({t.casefold(): t for t in sorted(texts)}.values(), key=str.casefold)
+                    row[cols[0]] = Cell(joined.join(texts), cells[0].ref, any(c.formula for c in cells),
+                                        any(c.hidden for c in cells))
                     continue
-                elif canon in _JOINED_REPEATS:
-                    row[j0] = Cell(f"{a_text}{_JOINED_REPEATS[canon]}{b_text}", a.ref, a.formula or b.formula,
-                                   a.hidden or b.hidden)
-                else:
-                    loc = f"{a.ref} and {b.ref}" if grid.name else a.ref
-                    raise InputError(path, loc, f"{names} are both read as {canon} and disagree "
-                                     f"({a_text!r}, {b_text!r})",
-                                     "delete or rename one of the two columns, or make them agree")
-            how = "texts that differ are joined" if canon in _JOINED_REPEATS else "they agree on every row"
-            notes.append(f"{where}{names} are both read as {canon}: merged row by row (a blank cell takes "
+                for c, t in zip(cells[1:], texts[1:]):
+                    if not same(canon, texts[0], t):
+                        loc = f"{cells[0].ref} and {c.ref}" if grid.name else c.ref
+                        raise InputError(path, loc, f"{names} are {both} read as {canon} and disagree "
+                                         f"({texts[0]!r}, {t!r})",
+                                         "delete or rename all but one of those columns, or make them agree")
+                row[cols[0]] = cells[0]
+            how = "texts that differ are joined" if joined else "they agree on every row"
+            notes.append(f"{where}{names} are {both} read as {canon}: merged row by row (a blank cell takes "
                          f"the other's; {how})")
         return notes
 
