@@ -6,6 +6,7 @@ build (all problems reported at once), naming file, row and fix.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -85,6 +86,8 @@ def load_measures(path: Path, round_id: str, resolver: ForceResolver, rel: str) 
             continue
         try:
             value = float(str(rec["value"]).replace(",", "").rstrip("%"))
+            if not math.isfinite(value):  # 'nan', 'inf', '1e999': float() reads them, a measure is not one
+                raise ValueError(value)
         except ValueError:
             errors.append(InputError(path, where, f"value {rec['value']!r} is not a number",
                                      "write the number only; put 'about'/'under' in the qualifier column"))

@@ -95,7 +95,7 @@ def read_csv_grid(path: Path) -> Grid:
         raise InputError(path, f"line {reader.line_num}", f"CSV cannot be parsed ({exc})",
                          "check quotes in that line") from exc
     first_line = numbers[-2] + 1 if len(numbers) > 1 else 1  # the last record's first line
-    if numbers and numbers[-1] > first_line:
+    if numbers and (numbers[-1] > first_line or '"' in text[text.rstrip("\r\n").rfind("\n") + 1:]):
         _check_closed(path, text, delimiter, first_line)
     # a CSV has no hidden cells and no formulas (text such as '=1+1' stays text; it is guarded
     # when written out)
@@ -103,10 +103,11 @@ def read_csv_grid(path: Path) -> Grid:
 
 
 def _check_closed(path: Path, text: str, delimiter: str, first_line: int) -> None:
-    """The last record runs over several lines: refuse it if that is a quoted cell never closed.
-    Python's reader (as Excel) then reads every line to the end of the file into that one cell,
-    so the rows after it would vanish into one text. Only the last record can be such a cell,
-    and a strict read of it alone says whether it is."""
+    """The last record runs over several lines, or its line has a quote: refuse it if that is a
+    quoted cell never closed. Python's reader (as Excel) then reads every line to the end of the
+    file into that one cell, so the rows after it would vanish into one text (or, on the last
+    line, the cells after it). Only the last record can be such a cell, and a strict read of it
+    alone says whether it is."""
     tail = "".join(io.StringIO(text, newline="").readlines()[first_line - 1:])
     try:
         for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
@@ -114,7 +115,7 @@ def _check_closed(path: Path, text: str, delimiter: str, first_line: int) -> Non
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             raise InputError(path, f"line {first_line}", "a quoted cell on this line is never closed, so "
-                             "every line after it would be read into that one cell",
+                             "the rest of the file would be read into that one cell",
                              'add the closing double quote (") where the cell\'s text ends, or remove '
                              "the opening one") from exc
 
