@@ -32,6 +32,13 @@ def _tables(raw: Path):
     return build_tables(load_inputs(Paths(raw=raw)), log=lambda s: None)
 
 
+def _only_file(raw: Path, kind: str, name: str, text: str) -> None:
+    """Make the mini round a ``kind`` round (grades, measures) holding one file."""
+    (raw / "rounds.yaml").write_text(f"rounds:\n  - id: test_round\n    kind: [{kind}]\n", encoding="utf-8")
+    (raw / "test_round" / kind).mkdir()
+    (raw / "test_round" / kind / name).write_text(text, encoding="utf-8")
+
+
 def _resolver() -> ForceResolver:
     return ForceResolver.from_files(RAW / "reference" / "forces.csv", RAW / "reference" / "force_aliases.csv")
 
@@ -167,12 +174,8 @@ def test_quoted_cell_over_several_lines_in_the_last_row_is_one_cell(mini_raw):
 def test_quoted_cell_never_closed_on_the_last_line_names_that_line(mini_raw):
     """The cells after the open quote on the last line were read as one (here a grades row then
     failed for its grade, not for the quote)."""
-    (mini_raw / "rounds.yaml").write_text(
-        "rounds:\n  - id: test_round\n    kind: [grades]\n", encoding="utf-8")
-    (mini_raw / "test_round" / "grades").mkdir()
-    (mini_raw / "test_round" / "grades" / "g.csv").write_text(
-        'force,question_id,grade,note\nNorfolk,effectiveness,Good,\nKent,effectiveness,"Good,checked\n',
-        encoding="utf-8")
+    _only_file(mini_raw, "grades", "g.csv",
+               'force,question_id,grade,note\nNorfolk,effectiveness,Good,\nKent,effectiveness,"Good,checked\n')
     with pytest.raises(InputError, match="never closed") as exc:
         _tables(mini_raw)
     assert "g.csv, line 3" in str(exc.value)
@@ -181,12 +184,8 @@ def test_quoted_cell_never_closed_on_the_last_line_names_that_line(mini_raw):
 @pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e999"])
 def test_measure_that_is_not_a_finite_number_is_an_error(mini_raw, value):
     """float() reads these; 'nan' then failed the measures schema as a bug, 'inf' was kept."""
-    (mini_raw / "rounds.yaml").write_text(
-        "rounds:\n  - id: test_round\n    kind: [measures]\n", encoding="utf-8")
-    (mini_raw / "test_round" / "measures").mkdir()
-    (mini_raw / "test_round" / "measures" / "m.csv").write_text(
-        f"force,measure,value\nNorfolk,crimes_attended_pct,98\nKent,crimes_attended_pct,{value}\n",
-        encoding="utf-8")
+    _only_file(mini_raw, "measures", "m.csv",
+               f"force,measure,value\nNorfolk,crimes_attended_pct,98\nKent,crimes_attended_pct,{value}\n")
     with pytest.raises(InputError, match=f"row 3: value '{value}' is not a number") as exc:
         _tables(mini_raw)
     assert "m.csv" in str(exc.value)
