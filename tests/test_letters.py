@@ -531,3 +531,52 @@ def test_docx_paragraphs_inside_content_controls_are_read(tmp_path, test_resolve
     d.save(str(path))
     _, df = parse_letter(path, ROUND, test_resolver)
     assert df["text"].tolist() == ["The force has a written prevention strategy.", "Leaders champion it."]
+
+
+def test_docx_text_reads_as_with_tracked_changes_accepted(tmp_path, test_resolver):
+    """Inside a paragraph, python-docx reads only its own runs and hyperlinks: tracked insertions,
+    inline content controls (a template's filled-in fields), smart tags and fields were passed
+    over. They are read now; tracked deletions, text moved away, field codes and text boxes are
+    not."""
+    import docx
+    from docx.oxml import parse_xml
+
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    mc = 'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006"'
+
+    def run(text, tag="w:t"):
+        return f'<w:r><{tag} xml:space="preserve">{text}</{tag}></w:r>'
+
+    bullets = [
+        # tracked insertion and deletion
+        run("The force attends ") + f'<w:del w:id="1" w:author="A">{run("no ", "w:delText")}</w:del>'
+        + f'<w:ins w:id="2" w:author="A">{run("all ")}</w:ins>' + run("reported crimes."),
+        # an inline content control holding a name, and a smart tag
+        run("Leaders in ") + f'<w:sdt><w:sdtPr><w:alias w:val="Force"/></w:sdtPr><w:sdtContent>{run("Testshire")}'
+        '</w:sdtContent></w:sdt>' + run(" champion ") + f'<w:smartTag w:element="place">{run("prevention")}</w:smartTag>'
+        + run("."),
+        # a simple field, a complex field (code skipped, result read), moved text, a text box
+        run("Savings of ") + f'<w:fldSimple w:instr=" DOCPROPERTY Savings ">{run("£2m")}</w:fldSimple>'
+        + run(" were found by ") + '<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+        + run(" DOCPROPERTY Team ", "w:instrText") + '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        + run("the review team") + '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
+        + f'<w:moveFrom w:id="3" w:author="A">{run(" early")}</w:moveFrom>'
+        + f'<w:moveTo w:id="4" w:author="A">{run(" in 2014")}</w:moveTo>'
+        + f'<w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing/></mc:Choice><mc:Fallback>'
+        f'<w:pict><w:txbxContent><w:p>{run("SIDEBAR")}</w:p></w:txbxContent></w:pict></mc:Fallback>'
+        '</mc:AlternateContent></w:r>' + run("."),
+    ]
+    d = docx.Document()
+    for line in ["Testshire Constabulary", "Jane Smith QPM", "HM Inspector of Constabulary, Northern Region",
+                 "12th September 2014", "Dear Chief Constable", "Preventing crime"]:
+        d.add_paragraph(line)
+    for xml in bullets:
+        p = d.add_paragraph(style="List Bullet")
+        for el in parse_xml(f"<w:p {w} {mc}>{xml}</w:p>"):
+            p._p.append(el)
+    d.add_paragraph("Yours sincerely")
+    path = tmp_path / "testshire_2014-09-12.docx"
+    d.save(str(path))
+    _, df = parse_letter(path, ROUND, test_resolver)
+    assert df["text"].tolist() == ["The force attends all reported crimes.", "Leaders in Testshire champion prevention.",
+                                   "Savings of £2m were found by the review team in 2014."]

@@ -203,7 +203,7 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
         nonlocal n
         n += 1
         is_list = _is_list_item(par)
-        lines = par.text.split("\n")
+        lines = _paragraph_text(par._p).split("\n")
         for i, line in enumerate(lines):
             if i == 0 and is_list and line.strip() and not _BULLET.match(line):
                 line = "- " + line.strip()
@@ -293,7 +293,7 @@ def _cell_paragraphs(cell) -> list[tuple[str, bool]]:
     out = []
     for item in cell.iter_inner_content():
         if isinstance(item, Paragraph):
-            text = " ".join(item.text.split())
+            text = " ".join(_paragraph_text(item._p).split())
             if text:
                 out.append((text, _is_list_item(item)))
         else:  # a nested table
@@ -301,6 +301,39 @@ def _cell_paragraphs(cell) -> list[tuple[str, bool]]:
                 for inner in _row_cells(row):
                     out += _cell_paragraphs(inner)
     return out
+
+
+# Word's paragraph content, read as the letter reads with its tracked changes accepted:
+# python-docx's Paragraph.text takes only the paragraph's own runs and hyperlinks, so it passed
+# over tracked insertions (w:ins), text moved here (w:moveTo), inline content controls (w:sdt, as
+# templates fill in names and dates), smart tags, custom XML and simple fields. Deleted and
+# moved-away text is left out, as are drawings and text boxes (their own paragraphs, which
+# python-docx does not read either) and field codes (w:instrText: the field's result is read).
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_DOCX_TEXT = {_W + "t": None, _W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
+_DOCX_SKIP = {_W + name for name in ("pPr", "rPr", "del", "moveFrom", "drawing", "pict", "object", "sdtPr",
+                                     "sdtEndPr", "instrText", "delText", "fldData")} | {
+    "{http://schemas.openxmlformats.org/markup-compatibility/2006}AlternateContent"}
+
+
+def _paragraph_text(p) -> str:
+    """The text of a w:p element (tabs as '\t', line breaks as '\n'; see above)."""
+    parts: list[str] = []
+
+    def walk(el) -> None:
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str) or tag in _DOCX_SKIP:
+                continue  # (comments and processing instructions have no str tag)
+            if tag in _DOCX_TEXT:
+                parts.append(child.text or "" if _DOCX_TEXT[tag] is None else _DOCX_TEXT[tag])
+            elif tag == _W + "br":  # a line break; page and column breaks are no text
+                parts.append("" if child.get(_W + "type") in ("page", "column") else "\n")
+            else:
+                walk(child)
+
+    walk(p)
+    return "".join(parts)
 
 
 def _is_list_item(par) -> bool:
