@@ -185,6 +185,27 @@ def test_review_file_resaved_by_excel_keeps_its_decisions(paths, tmp_path, encod
         "change", "force_wide", "checked: café, £0 cost")
 
 
+def test_review_sheet_formatted_far_down_reads_only_its_rows(paths, tmp_path, monkeypatch):
+    """A format pasted down to row 1,048,576 makes ws.max_row a million; the import reads the
+    rows that hold something (each cell it asks for beyond them would be made, millions of them)."""
+    from openpyxl.styles import Font
+
+    from analysis import review
+
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P1"), action="change", value="force_wide")
+    last = s.ws.max_row
+    s.ws.cell(1_048_576, 1).font = Font(bold=True)
+    asked: list[int] = []
+    filled = review.filled_cells
+    monkeypatch.setattr(review, "filled_cells", lambda ws: asked.append(ws.max_row) or filled(ws))
+    out = import_review(s.save(), paths)
+    assert asked == [1_048_576]
+    rev = pd.read_csv(out, dtype="string")
+    assert list(zip(rev["criterion_id"], rev["value"], rev["action"])) == [("P1", "force_wide", "change")]
+    assert max(filled(load_workbook(s.path)["Review"])) == last
+
+
 def test_invalid_edits_are_listed_by_cell_and_nothing_is_written(paths, tmp_path):
     s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
     r1, r2, r3 = s.row(1, "P2"), s.row(5, "A2"), s.row(6, "A3")

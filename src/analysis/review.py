@@ -25,7 +25,7 @@ import pandas as pd
 from .codebook import Codebook
 from .errors import InputError, InputErrors
 from .io import new_workbook, save_workbook, write_readme_sheet
-from .sheets import read_reference_csv
+from .sheets import filled_cells, read_reference_csv
 
 REVIEW_FILE = "review.csv"
 SHEET = "Review"
@@ -333,7 +333,7 @@ def read_decisions(xlsx: str | Path, paths) -> pd.DataFrame:
     def bad(key: str, row: int, what: str, fix: str) -> None:
         errors.append(InputError(xlsx, f"{ws.title}!{header.get(key, 'A')}{row}", what, fix))
 
-    for r in range(2, ws.max_row + 1):
+    for r in range(2, max(filled_cells(ws), default=1) + 1):  # (not ws.max_row: see filled_cells)
         cell = {k: ws[f"{c}{r}"].value for k, c in header.items()}
         formulas = [k for k, v in cell.items() if k in DECISION_KEYS + ("finding_id",)
                     and isinstance(v, str) and v.startswith("=") and ws[f"{header[k]}{r}"].data_type == "f"]

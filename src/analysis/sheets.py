@@ -175,6 +175,23 @@ def refuse_compound_file(path: Path, what: str, old_suffix: str, app: str, save_
                          f"(File > Info > {protect} > Encrypt with Password: clear it)")
 
 
+def filled_cells(ws) -> dict[int, dict[int, object]]:
+    """{row: {column: cell}} of a worksheet's cells that hold something (not blank text), from
+    the cells the file stores rather than the rectangle up to the sheet's last used cell: a format
+    applied far down or across (row 1,000,000, column XFD) makes Excel's used range, and
+    openpyxl's iter_rows, millions of empty cells. (``_cells`` is openpyxl's own store of them;
+    iter_rows gives the same cells where it is missing.)"""
+    stored = getattr(ws, "_cells", None)
+    if not isinstance(stored, dict):
+        stored = {(c.row, c.column): c for row in ws.iter_rows() for c in row}
+    by_row: dict[int, dict[int, object]] = {}
+    for (r, c), cell in stored.items():
+        v = cell.value
+        if v is not None and not (isinstance(v, str) and not v.strip()):
+            by_row.setdefault(r, {})[c] = cell
+    return by_row
+
+
 def read_xlsx_grids(path: Path) -> list[Grid]:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -194,18 +211,7 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
     for ws in wb.worksheets:
         hidden_rows = {r for r, d in ws.row_dimensions.items() if d.hidden}
         hidden_cols = {c for c, d in ws.column_dimensions.items() if d.hidden}
-        # Only the cells the file stores, not the rectangle up to the sheet's last used cell:
-        # a format applied far down or across (row 1,000,000, column XFD) makes Excel's used
-        # range, and openpyxl's iter_rows, millions of empty cells. (``_cells`` is openpyxl's
-        # own store of them; iter_rows gives the same cells where it is missing.)
-        stored = getattr(ws, "_cells", None)
-        if not isinstance(stored, dict):
-            stored = {(c.row, c.column): c for row in ws.iter_rows() for c in row}
-        by_row: dict[int, dict[int, object]] = {}
-        for (r, c), cell in stored.items():
-            v = cell.value
-            if v is not None and not (isinstance(v, str) and not v.strip()):
-                by_row.setdefault(r, {})[c] = cell
+        by_row = filled_cells(ws)  # (not ws.iter_rows(): see filled_cells)
         last_row = max(by_row, default=0)
         merged_titles = []
         fill_down: dict[tuple[int, int], object] = {}
