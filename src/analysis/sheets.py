@@ -94,21 +94,26 @@ def read_csv_grid(path: Path) -> Grid:
     except csv.Error as exc:
         raise InputError(path, f"line {reader.line_num}", f"CSV cannot be parsed ({exc})",
                          "check quotes in that line") from exc
-    first_line = numbers[-2] + 1 if len(numbers) > 1 else 1  # the last record's first line
-    if numbers and (numbers[-1] > first_line or '"' in text[text.rstrip("\r\n").rfind("\n") + 1:]):
-        _check_closed(path, text, delimiter, first_line)
+    if numbers:
+        first_line = numbers[-2] + 1 if len(numbers) > 1 else 1  # the last record's first line
+        if numbers[-1] > first_line:  # (rare: a cell over several lines in the last row)
+            _check_closed(path, "".join(io.StringIO(text, newline="").readlines()[first_line - 1:]),
+                          delimiter, first_line)
+        else:
+            last = text[text.rstrip("\r\n").rfind("\n") + 1:]
+            if '"' in last:
+                _check_closed(path, last, delimiter, first_line)
     # a CSV has no hidden cells and no formulas (text such as '=1+1' stays text; it is guarded
     # when written out)
     return Grid(None, rows, numbers, longest_text=longest)
 
 
-def _check_closed(path: Path, text: str, delimiter: str, first_line: int) -> None:
+def _check_closed(path: Path, tail: str, delimiter: str, first_line: int) -> None:
     """The last record runs over several lines, or its line has a quote: refuse it if that is a
     quoted cell never closed. Python's reader (as Excel) then reads every line to the end of the
     file into that one cell, so the rows after it would vanish into one text (or, on the last
     line, the cells after it). Only the last record can be such a cell, and a strict read of it
-    alone says whether it is."""
-    tail = "".join(io.StringIO(text, newline="").readlines()[first_line - 1:])
+    alone (``tail``: the file from ``first_line`` on) says whether it is."""
     try:
         for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
             pass
