@@ -67,6 +67,12 @@ def test_yaml_that_contains_itself_is_refused():
         safeyaml.safe_load("rounds:\n  - &r\n    id: test_round\n    notes: [*r]\n")
 
 
+@pytest.mark.parametrize("text,want", [("# a '*' in a comment\n", None), ("'*'\n", "*"), ("x: '*'\n", {"x": "*"})])
+def test_yaml_with_a_star_but_no_alias_reads_as_before(text, want):
+    """(The alias walk starts on a '*' in the text; a document that is no list or mapping has none.)"""
+    assert safeyaml.safe_load(text) == want
+
+
 def test_yaml_with_a_few_aliases_reads_as_if_written_out(tmp_path):
     """Aliases are YAML: a codebook sharing one value list by an anchor is the same codebook."""
     shared = "values: {strength: positive, mixed: partial, weakness: negative}"

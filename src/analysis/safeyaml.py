@@ -35,7 +35,7 @@ class AliasError(yaml.YAMLError):
 def safe_load(text: str):
     """Parse one YAML document into plain Python values (see the module's note on aliases)."""
     doc = yaml.load(text, Loader=SAFE_LOADER)  # a safe loader, never yaml.Loader/FullLoader
-    if "*" in text:  # (no alias without a '*': plain documents skip the walk)
+    if "*" in text and isinstance(doc, (list, dict)):  # (no alias without a '*': plain documents skip the walk)
         _check_expansion(doc)
     return doc
 
