@@ -160,6 +160,28 @@ def test_reference_tables_saved_as_windows_ansi_or_unicode_text_are_read(mini_ra
         pd.testing.assert_frame_equal(_tables(mini_raw)["forces"], plain)
 
 
+@pytest.mark.parametrize("rows,message", [
+    ("Norfolk,suffolk\n", "alias 'Norfolk': points at 'suffolk' but names 'norfolk' in forces.csv"),
+    ("Hants,hampshire\nHants.,kent\n", "alias 'Hants.': points at 'kent' but is already given to 'hampshire'"),
+    ("Notts,\n", "alias 'Notts': a row with a blank alias or force_id"),
+])
+def test_force_alias_that_would_misdirect_a_force_is_refused(mini_raw, rows, message):
+    """An alias taking another force's name sent every row of that force to the alias's force,
+    without a word; the first of two aliases for one spelling was silently dropped."""
+    path = mini_raw / "reference" / "force_aliases.csv"
+    path.write_text(path.read_text(encoding="utf-8") + rows, encoding="utf-8")
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(GOOD_CSV, encoding="utf-8")
+    with pytest.raises(InputError, match=message) as exc:
+        _tables(mini_raw)
+    assert "force_aliases.csv" in str(exc.value) and "Fix:" in str(exc.value)
+
+
+def test_force_aliases_with_the_wrong_header_name_the_file(mini_raw):
+    (mini_raw / "reference" / "force_aliases.csv").write_text("name,force\nMet,metropolitan\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"header: missing column\(s\) \['alias', 'force_id'\]"):
+        _tables(mini_raw)
+
+
 # ----- coded sheets ---------------------------------------------------------------------------------
 def test_quoted_cell_never_closed_names_its_line_instead_of_swallowing_the_rows_below(mini_raw):
     (mini_raw / "test_round" / "coded" / "a.csv").write_text(

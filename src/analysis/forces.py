@@ -102,13 +102,39 @@ def load_forces(path: str | Path) -> pd.DataFrame:
 class ForceResolver:
     """Map a force name as written by anyone to ``force_id``."""
 
-    def __init__(self, forces: pd.DataFrame, aliases: pd.DataFrame | None = None):
+    def __init__(self, forces: pd.DataFrame, aliases: pd.DataFrame | None = None,
+                 aliases_source: str | Path = "force_aliases.csv"):
         self.forces = forces
         self.aliases = aliases if aliases is not None else pd.DataFrame(columns=["alias", "force_id"])
+        src = aliases_source
+        missing = [c for c in ("alias", "force_id") if c not in self.aliases.columns]
+        if missing:
+            raise InputError(src, "header", f"missing column(s) {missing}", "the header needs alias,force_id")
+        blank = self.aliases[self.aliases["alias"].isna() | self.aliases["force_id"].isna()]
+        if len(blank):
+            raise InputError(src, f"alias {blank.iloc[0]['alias']!r}", "a row with a blank alias or force_id",
+                             "fill in both, or delete the row")
         unknown = set(self.aliases["force_id"]) - set(forces["force_id"])
         if unknown:
-            raise InputError("force_aliases.csv", None, f"aliases point at unknown force_id(s) {sorted(unknown)}",
+            raise InputError(src, None, f"aliases point at unknown force_id(s) {sorted(unknown)}",
                              "use ids from forces.csv")
+        # An alias must not take a name from another force: 'Norfolk,suffolk' would send every
+        # Norfolk row to Suffolk without a word. (The same alias twice for one force is harmless.)
+        official = {}
+        for row in forces.itertuples(index=False):
+            for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
+                if isinstance(name, str) and name:
+                    official[normalise_force_name(name)] = row.force_id
+        seen: dict[str, tuple[str, str]] = {}
+        for alias, fid in zip(self.aliases["alias"], self.aliases["force_id"]):
+            key = normalise_force_name(alias)
+            other = official.get(key) or seen.get(key, (None, None))[0]
+            if other is not None and other != fid:
+                said = (f"names {other!r} in forces.csv" if key in official
+                        else f"is already given to {other!r} as {seen[key][1]!r}")
+                raise InputError(src, f"alias {alias!r}", f"points at {fid!r} but {said}",
+                                 "delete the row, or correct its force_id")
+            seen[key] = (fid, alias)
 
     @classmethod
     def from_files(cls, forces_csv: str | Path, aliases_csv: str | Path | None = None) -> "ForceResolver":
@@ -116,7 +142,7 @@ class ForceResolver:
         aliases = None
         if aliases_csv is not None and Path(aliases_csv).exists():
             aliases = read_reference_csv(Path(aliases_csv), "force aliases table", comment="#")
-        return cls(forces, aliases)
+        return cls(forces, aliases, aliases_csv or "force_aliases.csv")
 
     @cached_property
     def lookup(self) -> dict[str, str]:
