@@ -176,6 +176,19 @@ def test_force_alias_that_would_misdirect_a_force_is_refused(mini_raw, rows, mes
     assert "force_aliases.csv" in str(exc.value) and "Fix:" in str(exc.value)
 
 
+def test_forces_table_giving_two_forces_one_name_is_refused(mini_raw):
+    """Suffolk's short name typed as 'Norfolk Police': names match as normalised, so one force
+    would be unreachable by it (before, whichever row came last took it)."""
+    path = mini_raw / "reference" / "forces.csv"
+    text = path.read_text(encoding="utf-8")
+    assert ",Suffolk Constabulary,Suffolk," in text
+    path.write_text(text.replace(",Suffolk Constabulary,Suffolk,", ",Suffolk Constabulary,Norfolk Police,"),
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"column short_name: 'Norfolk Police' matches row \d+'s") as exc:
+        _tables(mini_raw)
+    assert "forces.csv" in str(exc.value) and "another force's" in str(exc.value)
+
+
 def test_force_aliases_with_the_wrong_header_name_the_file(mini_raw):
     (mini_raw / "reference" / "force_aliases.csv").write_text("name,force\nMet,metropolitan\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"header: missing column\(s\) \['alias', 'force_id'\]"):

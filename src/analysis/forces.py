@@ -96,6 +96,19 @@ def load_forces(path: str | Path) -> pd.DataFrame:
         blank = df[df[col].isna()]
         if len(blank):
             raise InputError(path, f"row {blank.index[0] + 2}, column {col}", "blank", "fill it in")
+    # Names are matched as normalised (case, punctuation, 'Police' suffix...): two forces whose
+    # names match alike would leave one of them unreachable by that name, with no error.
+    owner: dict[str, tuple[int, str]] = {}
+    for i, rec in enumerate(df[["force_id", "force_name", "short_name", "ons_code"]].itertuples(index=False)):
+        for col, name in zip(("force_id", "force_name", "short_name", "ons_code"), rec[:4]):
+            if not isinstance(name, str) or not name:
+                continue
+            key = normalise_force_name(name)
+            if key in owner and df["force_id"].iloc[owner[key][0]] != rec[0]:
+                j, other = owner[key]
+                raise InputError(path, f"row {i + 2}, column {col}", f"{name!r} matches row {j + 2}'s {other} "
+                                 f"({df[other].iloc[j]!r}), another force's", "give each force its own names")
+            owner.setdefault(key, (i, col))
     return df.sort_values("force_id", ignore_index=True)
 
 
