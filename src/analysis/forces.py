@@ -112,6 +112,16 @@ def load_forces(path: str | Path) -> pd.DataFrame:
     return df.sort_values("force_id", ignore_index=True)
 
 
+def _official_names(forces: pd.DataFrame) -> dict[str, str]:
+    """Normalised id, name, short name and ONS code of each force -> its force_id."""
+    out: dict[str, str] = {}
+    for row in forces.itertuples(index=False):
+        for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
+            if isinstance(name, str) and name:
+                out[normalise_force_name(name)] = row.force_id
+    return out
+
+
 class ForceResolver:
     """Map a force name as written by anyone to ``force_id``."""
 
@@ -133,11 +143,7 @@ class ForceResolver:
                              "use ids from forces.csv")
         # An alias must not take a name from another force: 'Norfolk,suffolk' would send every
         # Norfolk row to Suffolk without a word. (The same alias twice for one force is harmless.)
-        official = {}
-        for row in forces.itertuples(index=False):
-            for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
-                if isinstance(name, str) and name:
-                    official[normalise_force_name(name)] = row.force_id
+        official = _official_names(forces)
         seen: dict[str, tuple[str, str]] = {}
         for alias, fid in zip(self.aliases["alias"], self.aliases["force_id"]):
             key = normalise_force_name(alias)
@@ -159,11 +165,7 @@ class ForceResolver:
 
     @cached_property
     def lookup(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for row in self.forces.itertuples(index=False):
-            for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
-                if isinstance(name, str) and name:
-                    out[normalise_force_name(name)] = row.force_id
+        out = _official_names(self.forces)
         for row in self.aliases.itertuples(index=False):
             out[normalise_force_name(row.alias)] = row.force_id
         return out
