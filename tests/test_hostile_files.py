@@ -132,6 +132,18 @@ def test_codebook_fields_of_the_wrong_type_are_refused(mini_raw, old, new, where
     assert "codebook.yaml" in str(exc.value) and "Fix:" in str(exc.value)
 
 
+def test_codebook_label_that_reads_as_another_criterion_is_refused(mini_raw):
+    """Sheets find a criterion by its id, key or label (as normalised); two criteria answering to
+    one name sent that column to whichever came last."""
+    path = mini_raw / "codebook.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "    label: Attend-all-crimes policy" in text
+    path.write_text(text.replace("    label: Attend-all-crimes policy", "    label: P1"), encoding="utf-8")
+    with pytest.raises(InputError, match=r"\(A2\): label 'P1' reads the same as P1's id") as exc:
+        Codebook.load(path)
+    assert "codebook.yaml" in str(exc.value) and "Fix:" in str(exc.value)
+
+
 # ----- reference tables ---------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["forces.csv", "force_aliases.csv"])
 @pytest.mark.parametrize("damage,message", [

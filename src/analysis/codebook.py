@@ -151,6 +151,16 @@ class Codebook:
                                  f"map each value to one of {list(JUDGEMENTS)}")
             criteria.append(Criterion(cid, str(c["key"]), str(c["area"]), str(c["label"]),
                                       str(c["question"]), values))
+        # Sheets name a criterion by id, key or label, matched as normalised: one name for two
+        # criteria would send every column or row headed by it to whichever came last.
+        named: dict[str, tuple[str, str]] = {}
+        for i, crit in enumerate(criteria, start=1):
+            for field_name, name in (("id", crit.id), ("key", crit.key), ("label", crit.label),
+                                     ("key", crit.key.replace("_", " "))):
+                other = named.setdefault(_norm_label(name), (crit.id, field_name))
+                if other[0] != crit.id:
+                    raise InputError(source, f"criteria entry {i} ({crit.id})", f"{field_name} {name!r} reads "
+                                     f"the same as {other[0]}'s {other[1]}", "give each criterion its own label and key")
         return cls(criteria, areas, source)
 
     # ----- lookups -------------------------------------------------------------------------
