@@ -234,6 +234,14 @@ def test_quoted_cell_never_closed_on_the_last_line_names_that_line(mini_raw):
     assert "g.csv, line 3" in str(exc.value)
 
 
+def test_grades_table_with_a_column_name_twice_is_refused(mini_raw):
+    """Rows are read by column name, so the second 'grade' column won without a word."""
+    _only_file(mini_raw, "grades", "g.csv",
+               "force,question_id,grade,Grade\nNorfolk,effectiveness,Good,Inadequate\n")
+    with pytest.raises(InputError, match=r"row 1 \(header\): column name\(s\) used twice: 'grade' \(columns C and D\)"):
+        _tables(mini_raw)
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e999"])
 def test_measure_that_is_not_a_finite_number_is_an_error(mini_raw, value):
     """float() reads these; 'nan' then failed the measures schema as a bug, 'inf' was kept."""
