@@ -161,6 +161,20 @@ def test_broken_reference_table_names_the_file(mini_raw, name, damage, message):
         assert ", line 2:" in str(exc.value)
 
 
+@pytest.mark.parametrize("name", ["forces.csv", "force_aliases.csv"])
+def test_reference_table_with_a_column_name_twice_is_refused(mini_raw, name):
+    """pandas renames a repeated column 'x.1' and reads the first: the other was passed over (in
+    the PEEL question map, 'Round' beside 'round' was an AttributeError traceback)."""
+    path = mini_raw / "reference" / name
+    lines = path.read_text(encoding="utf-8").splitlines()
+    k = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    lines = lines[:k] + [lines[k] + ",Force_ID"] + [line + ",x" for line in lines[k + 1:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 1 \(header\): column name\(s\) used twice: 'force_id'") as exc:
+        _tables(mini_raw)
+    assert name in str(exc.value)
+
+
 def test_reference_tables_saved_as_windows_ansi_or_unicode_text_are_read(mini_raw):
     """Excel's 'CSV' on Windows (cp1252) and 'Unicode Text' (UTF-16): the same table, 'Zoë' intact."""
     path = mini_raw / "reference" / "forces.csv"

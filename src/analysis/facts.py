@@ -14,7 +14,7 @@ import pandas as pd
 from . import schemas
 from .errors import InputError, InputErrors
 from .forces import ForceResolver
-from .sheets import read_csv_grid
+from .sheets import read_csv_grid, refuse_repeated_headers
 
 GRADE_SCALE = ("outstanding", "good", "requires_improvement", "inadequate")
 _GRADE_SPELLINGS = {"outstanding": "outstanding", "good": "good", "requires improvement": "requires_improvement",
@@ -28,14 +28,7 @@ def _table(path: Path, required: tuple[str, ...]) -> tuple[list[dict], list[int]
     if not rows or not any(rows[0]):
         raise InputError(path, None, "file is empty", "remove it or add the header and rows")
     header = [str(h or "").strip().lower() for h in rows[0]]
-    twice = sorted({h for h in header if h and header.count(h) > 1})
-    if twice:  # (each row is read by column name: the later column would win without a word)
-        from .sheets import _col_letter
-
-        cols = ", ".join(f"{h!r} (columns {' and '.join(_col_letter(i + 1) for i, x in enumerate(header) if x == h)})"
-                         for h in twice)
-        raise InputError(path, "row 1 (header)", f"column name(s) used twice: {cols}",
-                         "delete or rename the extra column")
+    refuse_repeated_headers(path, header)  # (each row is read by column name)
     missing = [c for c in required if c not in header]
     if missing:
         raise InputError(path, "row 1 (header)", f"missing column(s) {missing}",

@@ -125,6 +125,18 @@ def _check_closed(path: Path, tail: str, delimiter: str, first_line: int) -> Non
                              "the opening one") from exc
 
 
+def refuse_repeated_headers(path: Path, header: list) -> None:
+    """An exact table (reference tables, grades, measures) is read by column name, so a name used
+    twice (as trimmed, any case) would let one column win without a word: an InputError."""
+    names = [str(h or "").strip().lower() for h in header]
+    twice = sorted({h for h in names if h and names.count(h) > 1})
+    if twice:
+        cols = ", ".join(f"{h!r} (columns {' and '.join(_col_letter(i + 1) for i, x in enumerate(names) if x == h)})"
+                         for h in twice)
+        raise InputError(path, "row 1 (header)", f"column name(s) used twice: {cols}",
+                         "delete or rename the extra column")
+
+
 def read_reference_csv(path: Path, what: str, **read_csv_kw):
     """A reference table (forces, aliases, question map, national figures, review sheets) as a
     DataFrame of strings, decoded as :func:`decode_text` does; an empty, unparsable or
@@ -136,6 +148,10 @@ def read_reference_csv(path: Path, what: str, **read_csv_kw):
     if not text.strip():
         raise InputError(path, None, f"the {what} file is empty", f"{fix}, with its header row")
     read_csv_kw.setdefault("dtype", "string")
+    comment = read_csv_kw.get("comment")
+    first = next((line for line in text.splitlines() if line.strip()
+                  and not (comment and line.lstrip().startswith(comment))), "")
+    refuse_repeated_headers(path, next(csv.reader([first])))  # (pandas renames a repeat 'x.1')
     try:
         return pd.read_csv(io.StringIO(text), **read_csv_kw)
     except pd.errors.ParserError as exc:
