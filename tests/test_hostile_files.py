@@ -266,6 +266,17 @@ def test_measure_that_is_not_a_finite_number_is_an_error(mini_raw, value):
     assert "m.csv" in str(exc.value)
 
 
+def test_override_that_is_neither_yes_nor_no_is_rejected_not_read_as_no(mini_raw):
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "force,criterion,value,override\nNorfolk,A2,yes,maybe\nKent,A2,yes,FALSE\nEssex,A2,no,x\n"
+        "Suffolk,A2,no,\n", encoding="utf-8")
+    t = _tables(mini_raw)
+    assert dict(zip(t["findings"]["force_id"], t["findings"]["is_override"])) == {
+        "kent": False, "essex": True, "suffolk": False}
+    (reason,) = t["rejects"]["reason"]
+    assert reason.startswith("override 'maybe' is not yes or no")
+
+
 def test_sheet_formatted_far_beyond_its_data_is_read_as_its_data(mini_raw):
     """A format applied down to row 5,000 and across to column BH makes openpyxl's used range
     300,000 cells; only the cells holding something are read (a format at row 1,000,000 took

@@ -59,6 +59,7 @@ _AREA_WORDS = {
 _AREA_LOOKUP = {w: a for a, words in _AREA_WORDS.items() for w in words}
 _CONFIDENCE_SCORE = {"high": 0.9, "medium": 0.6, "low": 0.3}
 _TRUE = {"true", "yes", "y", "1", "x"}
+_FALSE = {"false", "no", "n", "0"}
 _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
 # first cell of a row of totals or counts under a table ('Total', 'Grand total', 'Count of yes')
 _TOTAL_ROW = re.compile(r"^\s*(total|totals|grand total|sub-?total|sum|count|average|mean|number of)\b", re.I)
@@ -519,10 +520,13 @@ class CodedLoader:
             if formulas:
                 problems.append(f"formula in cell(s) {', '.join(formulas)} (formulas are never evaluated); "
                                 "type the value itself")
+        override = norm_token(text["override"]) if text.get("override") else "false"
+        if override not in _TRUE and override not in _FALSE:  # ('maybe' was read as no, without a word)
+            problems.append(f"override {text['override']!r} is not yes or no; write TRUE or FALSE (or leave it blank)")
         if problems:
             self._reject(res, ctx, loc, "; ".join(problems), _raw_text(row))
             return None
-        override = norm_token(text["override"]) in _TRUE if text.get("override") else False
+        override = override in _TRUE
         return {
             "source_kind": kind or DEFAULT_SOURCE_KIND,
             "source_url": text.get("source_url"),
