@@ -1,3 +1,5 @@
+import datetime as dt
+
 import pytest
 
 from analysis.errors import InputError
@@ -61,3 +63,23 @@ def test_embargo(tmp_path):
     r = Rounds.load(p)
     assert r["a"].embargoed() and not r["synthetic_b"].embargoed()
     assert r["synthetic_b"].synthetic
+
+
+@pytest.mark.parametrize("written", ["2030-06-01T09:30:00+05:00", "'2030-06-01T09:30+05:00'",
+                                     "2030-06-01 09:30:00 +05:00"])
+def test_embargo_time_with_an_offset_is_converted_to_local_time_not_cut(tmp_path, monkeypatch, written):
+    """09:30 at +05:00 is 04:30 UTC; read as 09:30 local (the offset dropped), the embargo
+    would have lifted five hours late here, or early on a machine east of it."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        p = tmp_path / "rounds.yaml"
+        p.write_text(f"rounds:\n  - id: a\n    kind: [coded]\n    embargo_until: {written}\n", encoding="utf-8")
+        r = Rounds.load(p)["a"]
+        assert r.embargo_until == dt.datetime(2030, 6, 1, 4, 30)
+        assert r.embargoed(dt.datetime(2030, 6, 1, 4, 29)) and not r.embargoed(dt.datetime(2030, 6, 1, 4, 30))
+    finally:
+        monkeypatch.undo()
+        time.tzset()

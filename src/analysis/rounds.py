@@ -75,17 +75,24 @@ def _as_date(value, path, where, field_name) -> dt.date | None:
 
 
 def _as_datetime(value, path, where) -> dt.datetime | None:
+    """An embargo time as this machine's local time (naive, as ``Round.embargoed`` compares it).
+    A time with an offset ('09:30+00:00') is converted, not cut: dropping the offset would lift
+    an embargo early (or late) by the difference between the zones."""
     if value is None or value == "":
         return None
     if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None)
+        return _local(value)
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time())
     try:
-        return dt.datetime.fromisoformat(str(value).strip()).replace(tzinfo=None)
+        return _local(dt.datetime.fromisoformat(str(value).strip()))
     except ValueError as exc:
         raise InputError(path, where, f"embargo_until {_shown(value)} is not a date/time",
                          "write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM") from exc
+
+
+def _local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone().replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 class Rounds:
