@@ -143,7 +143,7 @@ class ForceResolver:
                              "use ids from forces.csv")
         # An alias must not take a name from another force: 'Norfolk,suffolk' would send every
         # Norfolk row to Suffolk without a word. (The same alias twice for one force is harmless.)
-        official = _official_names(forces)
+        self._official = official = _official_names(forces)
         seen: dict[str, tuple[str, str]] = {}
         for alias, fid in zip(self.aliases["alias"], self.aliases["force_id"]):
             key = normalise_force_name(alias)
@@ -165,7 +165,7 @@ class ForceResolver:
 
     @cached_property
     def lookup(self) -> dict[str, str]:
-        out = _official_names(self.forces)
+        out = dict(self._official)
         for row in self.aliases.itertuples(index=False):
             out[normalise_force_name(row.alias)] = row.force_id
         return out
