@@ -65,7 +65,7 @@ def _odd_figure():
     ax = fig.add_subplot()
     ax.plot([0, 1, 2], [2, 0, 1])
     ax.text(0.2, 1.5, "rotated 33°", rotation=33, alpha=0.4, fontsize=13)
-    ax.text(0.5, 0.5, r"$\alpha^2 + \beta$ mathtext", fontsize=10)
+    ax.text(0.5, 0.5, r"$\alpha^2 + \beta$ mathtext", fontsize=10, parse_math=True)  # (off in the house style)
     ax.text(1.0, 1.0, "no antialiasing", antialiased=False, fontweight="bold")
     ax.text(1.5, 0.2, "fallback 一 glyph", fontsize=9)
     ax.text(0.1, 0.1, "a\u0336b\u0336 ___ \u2500\u2500 Ve\u0301 WAVY", fontsize=16)  # glyphs whose ink overlaps

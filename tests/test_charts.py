@@ -287,6 +287,35 @@ def test_no_chart_text_is_cut_off_or_overlaps_another(shipped_tables, synth):
     assert not {k: v for k, v in found.items() if v}
 
 
+def test_a_dollar_sign_in_a_label_is_drawn_as_written_not_as_mathtext(shipped_tables):
+    """Labels come from input: two '$' in a codebook label, a force name or a round label are
+    dollar signs. With Matplotlib's default the text between them was set as mathtext (the title
+    'Strategy costing $5m or $10m' drew as 'Strategy costing 5mor10m', in italics)."""
+    from analysis import compare_charts
+
+    tables = dict(shipped_tables)
+    crit = tables["criteria"].copy()
+    crit.loc[crit["criterion_id"] == "P1", "label"] = "Strategy costing $5m or $10m"
+    forces = tables["forces"].copy()
+    norfolk = forces["force_id"] == "norfolk"
+    forces.loc[norfolk, ["force_name", "short_name"]] = ["Norfolk $a$", "Norfolk $a$"]
+    rounds = tables["rounds"].copy()
+    rounds["label"] = rounds["label"].astype("string") + " $x$"
+    tables.update(criteria=crit, forces=forces, rounds=rounds)
+    rid = cf.primary_round(tables)
+    figures = [charts.criterion_counts(tables, "P1", rid).figure, charts.framework_matrix(tables, rid).figure]
+    figures += [draw()[0] for _name, _rounds, draw in compare_charts.chart_plan(tables)[:2]]
+    dollars = [t for fig in figures for t in fig.findobj(lambda a: hasattr(a, "get_parse_math"))
+               if "$" in t.get_text()]
+    written = {t.get_text() for t in dollars}
+    assert any("Strategy costing $5m or $10m" in x for x in written)
+    assert any("Norfolk $a$" in x for x in written) and any("$x$" in x for x in written)
+    assert [t.get_text() for t in dollars if t.get_parse_math()] == []
+    for fig in figures:  # drawn as plain text (mathtext would have failed or dropped the '$')
+        fig.canvas.draw()
+        fig.clear()
+
+
 def test_coverage_by_force_shows_its_region_blocks(shipped_tables):
     """The subtitle says the forces are grouped by HMIC region: each region is a block of rows,
     set apart from the next, with its name and number of forces beside it; the data file says

@@ -1630,7 +1630,8 @@ def _install_layout_cache(agg_class, svg_class, mixed_class, font_for, get_hinti
     its font (the key the text measures above are kept under), line spacing, alignments,
     rotation and rotation mode, the figure's dpi, and the renderer's kind, dpi and hinting (it
     measures through the renderer). Wrapped text (laid out by position), TeX and anything with
-    a '$' (maybe mathtext) are left to the method. Each call gets its own copy of the box."""
+    a '$' where mathtext is on (the house style turns it off) are left to the method. Each call
+    gets its own copy of the box."""
     from matplotlib import text as mtext
 
     plain = mtext.Text._get_layout
@@ -1651,7 +1652,7 @@ def _install_layout_cache(agg_class, svg_class, mixed_class, font_for, get_hinti
         else:
             return plain(self, renderer)
         text = self._text
-        if self._wrap or "$" in text or self.get_usetex():
+        if self._wrap or ("$" in text and self.get_parse_math()) or self.get_usetex():
             return plain(self, renderer)
         key = (rkey, self.get_figure(root=True).dpi, text, font_for(self._fontproperties)[1],
                self._linespacing, self._multialignment, self.get_rotation(), self._rotation_mode,

@@ -110,6 +110,9 @@ HOUSE_RC = {
     # the export time (FreeType runs each glyph's hinting program). Unhinted metrics are also
     # the ones the SVG text is measured with, so PNG and SVG lay text out alike.
     "text.hinting": "no_hinting",
+    # Labels come from input (codebook labels, force names, round titles): a '$' in them is a
+    # dollar sign, not the start of mathtext ('costing $5m or $10m' drew as '5mor10m' in italics).
+    "text.parse_math": False,
 }
 SAVE_METADATA = {
     "svg": {"Date": None, "Creator": "core-business (matplotlib)"},
