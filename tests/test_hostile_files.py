@@ -365,3 +365,18 @@ def test_two_force_columns_that_disagree_name_both_cells(mini_raw, fmt):
     with pytest.raises(InputError, match="both read as force and disagree") as exc:
         _tables(mini_raw)
     assert cells in str(exc.value) and "'Kent', 'suffolk'" in str(exc.value)
+
+
+def test_control_characters_in_cells_become_spaces_not_output(mini_raw):
+    """Text pasted from a terminal or an old system can hold control characters (an escape, a
+    bell, a C1 code) that Excel does not show. They were carried into findings.csv and the
+    workbook; they are read as spaces, so a value cell 'yes' followed by a bell is still 'yes'."""
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "force,criterion_id,value,evidence\n"
+        "Suffolk,A2,no\x07,Not every\x1b[0m crime\x9b is attended.\x7f\n"
+        "Kent\x1b,A5,good,Clear priorities.\n", encoding="utf-8")
+    t = _tables(mini_raw)
+    f = t["findings"].set_index("force_id")
+    assert f.loc["suffolk", "value"] == "no" and f.loc["kent", "value"] == "good"
+    assert f.loc["suffolk", "evidence"] == "Not every [0m crime is attended."
+    assert len(t["rejects"]) == 0

@@ -279,16 +279,24 @@ def read_grids(path: Path) -> list[Grid]:
                      f"save coded findings as one of {list(SPREADSHEET_SUFFIXES)}")
 
 
+# Control characters (C0, DEL, C1) that are not whitespace to str.split: pasted from terminals,
+# old systems or PDFs ('\x1b', '\x07'), invisible in Excel, and carried into every table and CSV.
+_CONTROLS = {c: " " for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+
+
 def cell_text(value: object) -> str | None:
-    """Cell content as trimmed text (None when blank). Dates are written ISO so a date typed
-    where text was expected is visible in the reject reason."""
+    """Cell content as trimmed text (None when blank): runs of whitespace and control
+    characters become one space. Dates are written ISO so a date typed where text was expected
+    is visible in the reject reason."""
     if value is None:
         return None
-    if type(value) is str:  # the common case first
-        return " ".join(value.split()) or None
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    s = " ".join(str(value).split())
+    if type(value) is not str:
+        if isinstance(value, (dt.datetime, dt.date)):
+            return value.isoformat()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        value = str(value)
+    s = " ".join(value.split())
+    if not s.isprintable():  # (only spaces are left as whitespace, so this is rare)
+        s = " ".join(s.translate(_CONTROLS).split())
     return s or None
