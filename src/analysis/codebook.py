@@ -8,6 +8,7 @@ and a value (``yes``, ``Y``, ``✓``, ``TRUE``, ``Partial``, ``Some crime types`
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -62,7 +63,15 @@ def norm_token(text: object) -> str:
 
 
 def _norm_label(text: object) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", str(text).lower()).strip()
+    s = str(text)
+    if not s.isascii():  # fullwidth 'Ｐ2' is P2; a zero-width space or soft hyphen is nothing
+        s = "".join(ch for ch in unicodedata.normalize("NFKC", s) if unicodedata.category(ch) != "Cf")
+    return re.sub(r"[^a-z0-9]+", " ", s.lower()).strip()
+
+
+# A header naming a criterion by id, written with a gap or a stop ('P 2', 'P.2', 'p-2') or after
+# the word 'criterion' ('Criterion P2'), as _norm_label leaves it; the label may follow.
+_ID_HEADER = re.compile(r"(?:criterion )?([paf]) ?(\d{1,2})(?: (.*))?")
 
 
 @dataclass(frozen=True)
@@ -94,7 +103,7 @@ class Codebook:
             raise InputError(path, None, "codebook not found",
                              "copy the agreed codebook.yaml into data/raw/")
         try:
-            doc = safeyaml.safe_load(path.read_text(encoding="utf-8"))  # never executes anything
+            doc = safeyaml.safe_load(safeyaml.read_text(path))  # never executes anything
         except safeyaml.YAMLError as exc:
             raise safeyaml.input_error(path, exc, "fix the YAML syntax") from exc
         return cls.from_dict(doc, source=str(path))
@@ -193,13 +202,25 @@ class Codebook:
             return None
         if s in self._criterion_lookup:
             return self._criterion_lookup[s]
-        m = re.match(r"^([pafPAF]\d)\b\s*(.*)$", str(text).strip())
-        if m and m.group(1).upper() in self.criteria:
-            cid = m.group(1).upper()
-            rest = _norm_label(m.group(2))
+        m = _ID_HEADER.fullmatch(s)
+        if m and (m.group(1) + m.group(2)).upper() in self.criteria:
+            cid = (m.group(1) + m.group(2)).upper()
+            rest = m.group(3)
             if not rest or self._criterion_lookup.get(rest) == cid:
                 return cid
         return None
+
+    @cached_property
+    def _value_words(self) -> frozenset:
+        return frozenset(v for c in self.criteria.values() for v in c.values) | _YES | _NO
+
+    def looks_like_value(self, text: object) -> bool:
+        """Could ``text`` be a code of some criterion (a value name, yes/no, a judgement word or
+        symbol)? For columns a sheet does not read: codes under a header that is not a criterion."""
+        if text is None:
+            return False
+        t = str(text)
+        return norm_token(t) in self._value_words or _judgement_word(t) is not None
 
     def resolve_value(self, cid: str, value: object = None, judgement: object = None) -> tuple[str | None, str | None]:
         """(value name, None) or (None, reason). Either the value or the judgement may be given;

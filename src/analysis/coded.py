@@ -58,6 +58,7 @@ _AREA_WORDS = {
 }
 _AREA_LOOKUP = {w: a for a, words in _AREA_WORDS.items() for w in words}
 _CONFIDENCE_SCORE = {"high": 0.9, "medium": 0.6, "low": 0.3}
+_CODE_COLUMNS = ("force", "criterion", "value", "judgement")  # the cells a row's code is read from
 _TRUE = {"true", "yes", "y", "1", "x"}
 _FALSE = {"false", "no", "n", "0"}
 _NOTE_ROW = re.compile(r"^\s*(notes?|source|sources|\*|†|nb\b|n\.b\.|key\b|please|this sheet|prepared by)", re.I)
@@ -231,6 +232,44 @@ def _repeated_columns(grid: Grid, by_column: dict[int, str], headers: dict[int, 
     return [f"{where}columns {', '.join(f'{_col_letter(j + 1)} ({headers[j]!r})' for j in cols)} "
             f"are all read as {key}; if one is not that {what}, rename its header"
             for key, cols in cols_of.items() if len(cols) > 1]
+
+
+def _read_columns(layout: _Layout) -> set[int]:
+    return {*layout.columns, *layout.criteria, *layout.unknown_criteria, *layout.criterion_meta,
+            *layout.forces, *layout.repeats}
+
+
+def _stray_rows(grid: Grid, layout: _Layout) -> dict[int, str]:
+    """CSV rows with a cell past the header's last column: {row index: reject reason}. In a CSV
+    that is nearly always a comma in an unquoted cell, which has moved the row's later cells
+    into the wrong columns (a code under the next criterion), so the whole row is rejected."""
+    if grid.name is not None:  # (a workbook's cells stay in their columns: see _unread_columns)
+        return {}
+    width = max(layout.headers, default=-1) + 1
+    out = {}
+    for i in range(layout.header_index + 1, len(grid.rows)):
+        row = grid.rows[i]
+        if len(row) > width:
+            extra = [c for c in row[width:] if c.value is not None]
+            if extra:
+                out[i] = (f"{len(extra)} cell(s) past the header's last column ({extra[0].value!r}...): a comma "
+                          "in a cell without quotes splits it and moves the cells after it; put double quotes "
+                          "round that cell (Excel does when it saves CSV), or give the column a header")
+    return out
+
+
+def _unread_columns(grid: Grid, layout: _Layout, stray: dict[int, str]) -> dict[int, list[Cell]]:
+    """{column index: its non-blank data cells} for the columns the layout does not read (a
+    header it does not know, or none), rows in ``stray`` left out."""
+    read = _read_columns(layout)
+    out: dict[int, list[Cell]] = {}
+    for i in range(layout.header_index + 1, len(grid.rows)):
+        if i in stray:
+            continue
+        for j, c in enumerate(grid.rows[i]):
+            if c.value is not None and j not in read:
+                out.setdefault(j, []).append(c)
+    return out
 
 
 def _cell_problem(cell: Cell, hidden_in: str) -> str | None:
@@ -423,6 +462,8 @@ class CodedLoader:
                 res.notes += self._merge_repeats(grid, layout, path)
             ctx = dict(path=path, rel=rel, round_id=round_id, synthetic=synthetic, grid=grid)
             self._rows_seen = 0
+            self._stray_rows = _stray_rows(grid, layout)
+            unread = _unread_columns(grid, layout, self._stray_rows)
             if layout.form == "long":
                 self._long(grid, layout, res, ctx)
             elif layout.form == "across":
@@ -431,6 +472,11 @@ class CodedLoader:
             else:
                 res.notes += _repeated_columns(grid, layout.criteria, layout.headers, "criterion")
                 self._wide(grid, layout, res, ctx)
+            for i, reason in self._stray_rows.items():  # (rows _data_rows passed over)
+                self._rows_seen += 1
+                res.records_read += 1
+                self._reject(res, ctx, grid.row_ref(i), reason, _raw_text(grid.rows[i]))
+            self._unread(grid, layout, unread, res, ctx)
             res.data_rows += self._rows_seen
         if not found_any:
             from .errors import InputError
@@ -450,12 +496,44 @@ class CodedLoader:
                             "reason": reason, "raw": raw})
 
     def _data_rows(self, grid: Grid, layout: _Layout):
-        """Rows under the header that hold anything. Blank separator rows are skipped."""
+        """Rows under the header that hold anything. Blank separator rows are skipped, and so are
+        CSV rows with cells past the header (rejected whole by load_file, see _stray_rows)."""
+        stray = self._stray_rows
         for i in range(layout.header_index + 1, len(grid.rows)):
             row = grid.rows[i]
-            if any(c.value is not None for c in row):
+            if any(c.value is not None for c in row) and i not in stray:
                 self._rows_seen += 1
                 yield i, row
+
+    def _unread(self, grid: Grid, layout: _Layout, unread: dict[int, list[Cell]], res: FileResult, ctx) -> None:
+        """Columns the layout does not read. In a wide or across sheet, one holding codes (under a
+        header that is no criterion, or no force) is a column of records: each cell goes to
+        rejects. Any other (a 'Region' column, side notes) is named in the build log."""
+        from .sheets import _col_letter
+
+        quiet = []
+        for j, cells in unread.items():
+            header = layout.headers.get(j)
+            where = f"column {_col_letter(j + 1)}" + (f" ({header!r})" if header else "")
+            if layout.form != "long" and any(self.codebook.looks_like_value(cell_text(c.value)) for c in cells):
+                if header is None:
+                    reason = f"{where} has no header but holds codes; head it with a " + (
+                        "force name" if layout.form == "across" else "criterion id, key or label (e.g. A2)")
+                elif layout.form == "across":
+                    unknown = UnknownForce(header, self.resolver.suggest(header))
+                    reason = f"not read: {where} is not a force: {unknown.what}; {unknown.fix}"
+                else:
+                    reason = (f"not read: {where} is not a criterion of codebook.yaml but holds codes; "
+                              "head it with an id, key or label from codebook.yaml (e.g. A2)")
+                for c in cells:
+                    res.records_read += 1
+                    self._reject(res, ctx, c.ref if grid.name else f"{c.ref}, column {j + 1}", reason,
+                                 cell_text(c.value) or "")
+            else:
+                quiet.append(f"{where}: {len(cells)} cell(s)")
+        if quiet:
+            sheet = f"sheet {grid.name}: " if grid.name else ""
+            res.notes.append(f"{sheet}not read (no column this loader knows): " + "; ".join(quiet))
 
     def _force(self, res, ctx, cells: dict[str, Cell], row, loc) -> str | None:
         force_cell = cells.get("force")
@@ -510,6 +588,11 @@ class CodedLoader:
             hidden = [c for c in row if c.hidden and c.value is not None]
             if hidden and all(c.hidden for c in row if c.value is not None):
                 problems.append("row is hidden in Excel; unhide it to include it, or delete it")
+            elif hidden:  # a hidden column that decides the code (a hidden evidence column does not)
+                deciding = [c.ref for k, c in cells.items() if k in _CODE_COLUMNS and c.hidden and c.value is not None]
+                if deciding:
+                    problems.append(f"cell(s) {', '.join(deciding)} in a hidden column; unhide it to "
+                                    "include the row, or delete the row")
         if grid.longest_text > MAX_CELL_CHARS:
             huge = [c.ref for c in row if isinstance(c.value, str) and len(c.value) > MAX_CELL_CHARS]
             if huge:

@@ -77,8 +77,15 @@ def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
     return text
 
 
+# Python's csv refuses a cell over 128 KiB with an error that reads like a quoting problem;
+# a long cell is read, and the loaders say what is wrong with it (MAX_CELL_CHARS in coded.py).
+_CSV_FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def read_csv_grid(path: Path) -> Grid:
     text = decode_text(path, path.read_bytes(), "save the file as CSV UTF-8 from Excel")
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, numbers = [], []
@@ -151,7 +158,12 @@ def read_reference_csv(path: Path, what: str, **read_csv_kw):
     comment = read_csv_kw.get("comment")
     first = next((line for line in text.splitlines() if line.strip()
                   and not (comment and line.lstrip().startswith(comment))), "")
-    refuse_repeated_headers(path, next(csv.reader([first])))  # (pandas renames a repeat 'x.1')
+    if not first:
+        raise InputError(path, None, f"the {what} file has no header row (only comment lines)",
+                         f"{fix}, with its header row")
+    header = next(csv.reader([first]))
+    refuse_repeated_headers(path, header)  # (pandas renames a repeat 'x.1')
+    _refuse_cells_past_header(path, text, len(header), comment)
     try:
         return pd.read_csv(io.StringIO(text), **read_csv_kw)
     except pd.errors.ParserError as exc:
@@ -163,6 +175,21 @@ def read_reference_csv(path: Path, what: str, **read_csv_kw):
                          else f"CSV cannot be parsed ({message})",
                          'add the missing closing double quote (")' if unclosed
                          else "check that line has as many commas as the header") from exc
+
+
+def _refuse_cells_past_header(path: Path, text: str, width: int, comment: str | None) -> None:
+    """A row with a filled cell past the header's last column: pandas would make the first
+    column the row names (every cell one column off) or drop the cell. Nearly always a comma
+    in an unquoted cell: an InputError naming the line."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    for rec in reader:
+        if len(rec) > width and any(v.strip() for v in rec[width:]):
+            if comment and rec and rec[0].lstrip().startswith(comment):
+                continue
+            raise InputError(path, f"line {reader.line_num}",
+                             f"{len(rec)} cells where the header has {width} ({rec[width]!r}...)",
+                             "put double quotes round a cell that holds a comma, or give the column a "
+                             "header")
 
 
 def _delimiter(text: str) -> str:
@@ -231,7 +258,9 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
     grids = []
     for ws in wb.worksheets:
         hidden_rows = {r for r, d in ws.row_dimensions.items() if d.hidden}
-        hidden_cols = {c for c, d in ws.column_dimensions.items() if d.hidden}
+        # (a group of hidden columns is one entry, keyed by its first column: min..max)
+        hidden_cols = {i for d in ws.column_dimensions.values() if d.hidden and d.min and d.max
+                       for i in range(d.min, min(d.max, 16384) + 1)}
         by_row = filled_cells(ws)  # (not ws.iter_rows(): see filled_cells)
         last_row = max(by_row, default=0)
         merged_titles = []
@@ -259,7 +288,7 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
                     v = None
                 col = _col_letter(c_idx)
                 cells.append(Cell(v, f"{ws.title}!{col}{r_idx}", formula,
-                                  r_idx in hidden_rows or col in hidden_cols))
+                                  r_idx in hidden_rows or c_idx in hidden_cols))
             rows.append(cells)
             numbers.append(r_idx)
         flat = [c for r in rows for c in r]
