@@ -188,8 +188,13 @@ def test_no_pickle_eval_or_unsafe_yaml_in_the_package():
               and re.search(r"(?<![\w.])yaml\.(safe_)?load\(", p.read_text(encoding="utf-8"))]
     assert not direct, direct
     safe_src = (SRC / "safeyaml.py").read_text(encoding="utf-8")
-    assert re.findall(r"yaml\.load\(([^)]*)\)", safe_src) == ["text, Loader=SAFE_LOADER"]
+    assert re.findall(r"yaml\.load\(([^)]*)\)", safe_src) == ["text, Loader=_Loader"]
     assert safeyaml.SAFE_LOADER in (yaml.SafeLoader, getattr(yaml, "CSafeLoader", None))
+    # the safe loader with one constructor swapped (mappings refuse a key given twice): no tag
+    # outside YAML's own plain types is added
+    assert issubclass(safeyaml._Loader, safeyaml.SAFE_LOADER)
+    assert all(t is None or t.startswith("tag:yaml.org,2002:") for t in safeyaml._Loader.yaml_constructors)
+    assert not safeyaml._Loader.yaml_multi_constructors
 
 
 @pytest.mark.parametrize("doc", ['!!python/object/apply:os.system ["echo pwned"]',

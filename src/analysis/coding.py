@@ -425,7 +425,7 @@ class Rules:
             raise InputError(path, None, "coding rules file not found",
                              "point --rules at a coding_rules.yaml (the shipped one is "
                              "src/analysis/rules/coding_rules.yaml)")
-        raw = path.read_text(encoding="utf-8")
+        raw = safeyaml.read_text(path)
         try:
             doc = _rules_doc(raw)
         except safeyaml.YAMLError as exc:

@@ -62,11 +62,17 @@ _BRACKETS = re.compile(r"\(([^()]*)\)|\[([^\[\]]*)\]")
 SUGGEST_MIN, SUGGEST_MARGIN = 65, 10  # rapidfuzz WRatio scores (0-100), see ForceResolver.suggest
 
 
+def outside_the_43(name: object) -> str | None:
+    """The full name of the UK police force ``name`` spells if it is not one of the 43
+    ('BTP' -> 'British Transport Police'), else None."""
+    return _OUTSIDE_THE_43.get(normalise_force_name(name))
+
+
 class UnknownForce(InputError):
     def __init__(self, name: str, suggestions: list[str], file=None, where=None):
         self.name = name
         self.suggestions = suggestions
-        outside = _OUTSIDE_THE_43.get(normalise_force_name(name))
+        outside = outside_the_43(name)
         if outside:
             full = f" ({outside})" if normalise_force_name(outside) != normalise_force_name(name) else ""
             super().__init__(file, where, f"{name!r}{full} is not one of the 43 forces of England and Wales",
@@ -104,6 +110,8 @@ def load_forces(path: str | Path) -> pd.DataFrame:
             if not isinstance(name, str) or not name:
                 continue
             key = normalise_force_name(name)
+            if not key:  # ('-' as a placeholder ons_code: names nothing, matches nothing)
+                continue
             if key in owner and df["force_id"].iloc[owner[key][0]] != rec[0]:
                 j, other = owner[key]
                 raise InputError(path, f"row {i + 2}, column {col}", f"{name!r} matches row {j + 2}'s {other} "
@@ -117,7 +125,7 @@ def _official_names(forces: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     for row in forces.itertuples(index=False):
         for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
-            if isinstance(name, str) and name:
+            if isinstance(name, str) and normalise_force_name(name):
                 out[normalise_force_name(name)] = row.force_id
     return out
 
@@ -147,6 +155,9 @@ class ForceResolver:
         seen: dict[str, tuple[str, str]] = {}
         for alias, fid in zip(self.aliases["alias"], self.aliases["force_id"]):
             key = normalise_force_name(alias)
+            if not key:
+                raise InputError(src, f"alias {alias!r}", "is only punctuation or spaces, "
+                                 "so it names nothing", "delete the row")
             other = official.get(key) or seen.get(key, (None, None))[0]
             if other is not None and other != fid:
                 said = (f"names {other!r} in forces.csv" if key in official
@@ -183,7 +194,10 @@ class ForceResolver:
         if name is None or (isinstance(name, float) and pd.isna(name)):
             return None
         lookup = self.lookup
-        fid = lookup.get(normalise_force_name(name))
+        key = normalise_force_name(name)
+        if not key:  # ('-', '?': names no force, however a reference table spells its blanks)
+            return None
+        fid = lookup.get(key)
         if fid is not None or not isinstance(name, str) or not any(c in name for c in "([/|"):
             return fid
         parts = [_BRACKETS.sub(" ", name), *(a or b for a, b in _BRACKETS.findall(name))]

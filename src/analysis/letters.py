@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
-from .forces import ForceResolver, normalise_force_name
+from .forces import ForceResolver, normalise_force_name, outside_the_43
 from .io import not_data
 
 LETTER_SUFFIXES = (".txt", ".pdf", ".docx")
@@ -395,13 +395,18 @@ def _find_force(block: list[str], path: Path, resolver: ForceResolver) -> str | 
             m = re.search(r"\b(?:for|of)\s+(.+)$", cand, re.I)
             if m and resolver.try_resolve(m.group(1)):
                 return resolver.try_resolve(m.group(1))
-    best = None
+    best: dict[str, str] = {}  # force_id -> the longest of its names found inside a line
     for line in block:
         norm = f" {normalise_force_name(line)} "
         for key, fid in lookup.items():
-            if len(key) >= 4 and f" {key} " in norm and (best is None or len(key) > len(best[0])):
-                best = (key, fid)
-    return best[1] if best else None
+            if len(key) >= 4 and f" {key} " in norm and len(key) > len(best.get(fid, "")):
+                best[fid] = key
+    if len(best) > 1:  # ('Suffolk and Norfolk Constabularies': not a guess between them)
+        named = ", ".join(repr(resolver.short_name(f)) for f in sorted(best))
+        raise InputError(path, "address block", f"the address names more than one force ({named})",
+                         "the build reads one letter per force: start the file name with the force it "
+                         "is for (e.g. norfolk_2014-09-03.txt), or split the letter")
+    return next(iter(best), None)
 
 
 def _metadata(lines: list[tuple[str, str]], path: Path, resolver: ForceResolver) -> dict:
@@ -431,13 +436,24 @@ def _metadata(lines: list[tuple[str, str]], path: Path, resolver: ForceResolver)
             while j < len(texts) and texts[j] and not _START.search(texts[j]):
                 addr.append(texts[j])
                 j += 1
-    force = _find_force(addr, path, resolver) if addr else None
     from_name = resolver.try_resolve(re.split(r"[_\s]", path.stem)[0]) or resolver.try_resolve(path.stem)
+    try:
+        force = _find_force(addr, path, resolver) if addr else None
+    except InputError:
+        if from_name is None:
+            raise
+        force = from_name  # (the file name says which of the forces named it is for)
     if force and from_name and force != from_name:
         raise InputError(path, None, f"the letter is addressed to {force!r} but the file name says {from_name!r}",
                          "rename the file after the force the letter is addressed to")
     force = force or from_name
     if force is None:
+        outside = next((o for line in addr for p in [line, *re.split(r"\s+[–—-]\s+|,\s*", line)]
+                        if (o := outside_the_43(p))), None)
+        if outside:
+            raise InputError(path, "address block", f"the letter is addressed to {outside}, which is not one "
+                             "of the 43 forces of England and Wales", "this analysis covers those 43 only: "
+                             "move the letter out of data/raw/")
         guess = addr[-1] if addr else path.stem
         sugg = resolver.suggest(guess)
         hint = f" (did you mean {' or '.join(repr(s) for s in sugg)}?)" if sugg else ""

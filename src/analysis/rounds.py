@@ -130,7 +130,7 @@ class Rounds:
         if not path.exists():
             raise InputError(path, None, "rounds registry not found",
                              "create data/raw/rounds.yaml with one entry per round")
-        text = path.read_text(encoding="utf-8")
+        text = safeyaml.read_text(path)
         try:
             doc = safeyaml.safe_load(text)  # nothing from input is executed
         except safeyaml.YAMLError as exc:

@@ -32,9 +32,36 @@ class AliasError(yaml.YAMLError):
         self.what, self.fix = what, fix
 
 
+class _Loader(SAFE_LOADER):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last one
+    without a word: a second, blank ``embargo_until:`` lifted a round's embargo)."""
+
+
+def _mapping_without_repeats(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:  # the mapping's own keys ('<<' merges may be overridden)
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            first = seen.setdefault(key, key_node)
+        except TypeError:  # an unhashable key: the constructor below says so
+            continue
+        if first is not key_node:
+            raise yaml.constructor.ConstructorError(
+                "in a mapping", node.start_mark,
+                f"key {key!r} is given twice (first on line {first.start_mark.line + 1}); the second "
+                "would silently replace the first", key_node.start_mark)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _mapping_without_repeats)
+
+
 def safe_load(text: str):
-    """Parse one YAML document into plain Python values (see the module's note on aliases)."""
-    doc = yaml.load(text, Loader=SAFE_LOADER)  # a safe loader, never yaml.Loader/FullLoader
+    """Parse one YAML document into plain Python values (see the module's note on aliases); a
+    key given twice in one mapping is an error."""
+    doc = yaml.load(text, Loader=_Loader)  # a safe loader, never yaml.Loader/FullLoader
     if "*" in text and isinstance(doc, (list, dict)):  # (no alias without a '*': plain documents skip the walk)
         _check_expansion(doc)
     return doc
@@ -75,4 +102,15 @@ def input_error(path: str | Path, exc: yaml.YAMLError, fix: str) -> InputError:
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None)
     what = "not valid YAML" + (f" ({problem})" if problem else "")
+    if problem and "is given twice" in problem:
+        fix = "delete one of the two, keeping the one you mean"
     return InputError(path, f"line {mark.line + 1}" if mark else None, what, fix)
+
+
+def read_text(path: Path) -> str:
+    """A YAML file's text, decoded as the CSV files are (UTF-8, or Windows-1252 or UTF-16 as
+    Notepad and Excel save them; see sheets.decode_text)."""
+    from .sheets import decode_text
+
+    return decode_text(Path(path), Path(path).read_bytes(),
+                       "save the file as UTF-8 text (Notepad: Save as, Encoding: UTF-8)")
