@@ -277,3 +277,29 @@ def test_csv_cell_over_the_csv_module_limit_is_a_reject_for_its_length(mini_raw)
     assert _codes(t) == {("essex", "A2", "no")}
     (reason,) = t["rejects"]["reason"]
     assert "longer than 10,000 characters" in reason
+
+
+def test_workbook_whose_sheets_unpack_far_past_a_coded_sheet_is_refused_at_once(mini_raw, monkeypatch):
+    """A 60 KB workbook of a million cells took the build 34 s and 740 MB (a larger one ran for
+    minutes); the size its sheets unpack to is read from the zip directory first. (The limit is
+    lowered here so the test needs no million cells.)"""
+    from analysis import sheets
+
+    path = mini_raw / "test_round" / "coded" / "big.xlsx"
+    _sheet(path, [["Force", "Criterion", "Value"], ["Kent", "A2", "yes"]] + [["Note", f"n{i}", "x"] for i in range(400)])
+    assert _build(mini_raw)[0]["findings"]["force_id"].tolist() == ["kent"]  # under the limit: read
+    monkeypatch.setattr(sheets, "MAX_SHEET_XML_BYTES", 8_000)
+    with pytest.raises(InputError, match=r"big.xlsx: its sheets unpack to .* MB of cells, far more than a coded"):
+        _build(mini_raw)
+
+
+def test_csv_of_millions_of_cells_is_refused_before_they_are_made(mini_raw, monkeypatch):
+    """A 6 MB CSV of one line of 3 million cells took 30 s and 720 MB, then said 'no data rows'.
+    (The limit is lowered here.)"""
+    from analysis import sheets
+
+    monkeypatch.setattr(sheets, "MAX_CSV_CELLS", 1_000)
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "force,criterion,value\nKent,A2,yes\n" + ",".join(["x"] * 2_000) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"a.csv, line 3: more than 1,000 cells"):
+        _build(mini_raw)

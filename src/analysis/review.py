@@ -25,7 +25,7 @@ import pandas as pd
 from .codebook import Codebook
 from .errors import InputError, InputErrors
 from .io import new_workbook, save_workbook, write_readme_sheet
-from .sheets import filled_cells, read_reference_csv
+from .sheets import filled_cells, read_reference_csv, refuse_oversized_workbook
 
 REVIEW_FILE = "review.csv"
 SHEET = "Review"
@@ -294,6 +294,7 @@ def _read_sheet(xlsx: Path):
 
     if not xlsx.exists():
         raise InputError(xlsx, None, "workbook not found", "check the path")
+    refuse_oversized_workbook(xlsx)
     try:
         wb = load_workbook(xlsx, data_only=False)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises several types for bad files

@@ -80,6 +80,7 @@ def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
 # Python's csv refuses a cell over 128 KiB with an error that reads like a quoting problem;
 # a long cell is read, and the loaders say what is wrong with it (MAX_CELL_CHARS in coded.py).
 _CSV_FIELD_LIMIT = 64 * 1024 * 1024
+MAX_CSV_CELLS = 2_000_000  # (40,000 long-form rows of 50 columns; a round has a few thousand rows)
 
 
 def read_csv_grid(path: Path) -> Grid:
@@ -90,9 +91,15 @@ def read_csv_grid(path: Path) -> Grid:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, numbers = [], []
     longest = 0
+    cells = 0
     try:
         for rec in reader:
             line = reader.line_num
+            cells += len(rec)
+            if cells > MAX_CSV_CELLS:  # (before the cells are made: a 6 MB line of 3 million took 30 s)
+                raise InputError(path, f"line {line}", f"more than {MAX_CSV_CELLS:,} cells, far more than a "
+                                 "table of coded findings or facts", "check this is the right file; split a "
+                                 "genuine table of this size into one file per round")
             ref = f"row {line}"
             rows.append([Cell(v if v and not v.isspace() else None, ref) for v in rec])
             numbers.append(line)
@@ -223,6 +230,28 @@ def refuse_compound_file(path: Path, what: str, old_suffix: str, app: str, save_
                          f"(File > Info > {protect} > Encrypt with Password: clear it)")
 
 
+# The sheets of a coded-findings workbook unpack to a few MB (43 forces x 30 criteria, or some
+# thousands of long-form rows). Reading costs about 2 s and 40 MB a MB of sheet XML, so a file
+# far past this (a stray export of a whole database, a 60 KB 'cell bomb' of a million cells)
+# is refused at once rather than read for minutes.
+MAX_SHEET_XML_BYTES = 16 * 1024 * 1024
+
+
+def refuse_oversized_workbook(path: Path) -> None:
+    """An InputError when the workbook's sheets unpack to more than MAX_SHEET_XML_BYTES (a file
+    that is no zip package is left to the reader's own error)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            size = sum(i.file_size for i in zf.infolist() if i.filename.startswith("xl/worksheets/"))
+    except (zipfile.BadZipFile, OSError, EOFError):
+        return
+    if size > MAX_SHEET_XML_BYTES:
+        raise InputError(path, None, f"its sheets unpack to {size / 1e6:,.0f} MB of cells, far more than a "
+                         f"coded-findings workbook (the limit is {MAX_SHEET_XML_BYTES / 1e6:.0f} MB, about half "
+                         "a million cells)", "keep only the coded sheet(s) in the workbook, or save the coded "
+                         "sheet as CSV")
+
+
 def filled_cells(ws) -> dict[int, dict[int, object]]:
     """{row: {column: cell}} of a worksheet's cells that hold something (not blank text), from
     the cells the file stores rather than the rectangle up to the sheet's last used cell: a format
@@ -245,6 +274,7 @@ def read_xlsx_grids(path: Path) -> list[Grid]:
     from openpyxl.utils.exceptions import InvalidFileException
 
     refuse_compound_file(path, "workbook", ".xls", "Excel", ".xlsx (Excel Workbook)", "Protect Workbook")
+    refuse_oversized_workbook(path)
     try:
         # keep_vba=False: macros in .xlsm are neither run nor kept. data_only=False so formulas
         # are seen as formulas (and rejected), not silently replaced by stale cached values.
