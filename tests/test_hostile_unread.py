@@ -303,3 +303,83 @@ def test_csv_of_millions_of_cells_is_refused_before_they_are_made(mini_raw, monk
         "force,criterion,value\nKent,A2,yes\n" + ",".join(["x"] * 2_000) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"a.csv, line 3: more than 1,000 cells"):
         _build(mini_raw)
+
+
+# ----- letters written a little differently ----------------------------------------------------------
+def _seed_as(tmp_path: Path, name: str, *replacements: tuple[str, str]) -> Path:
+    text = SEED.read_text(encoding="utf-8")
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def seed_letter():
+    return parse_letter(SEED, "core_business_2014", _resolver())
+
+
+@pytest.mark.parametrize("replacements", [
+    [("Freeing up time\n", "Use of police time\n")],  # the heading became a finding, its bullets attendance's
+    [("Yours sincerely", "Sincerely,")],                # 'Sincerely, Zoë Billingham' became a finding
+    [("Yours sincerely", "I am grateful to you and your staff for their help.\n\nYours sincerely")],
+    [("Yours sincerely", "Thank you for your help with this inspection.\n\nKind regards")],
+])
+def test_letter_worded_a_little_differently_gives_the_same_findings(tmp_path, seed_letter, replacements):
+    _, want = seed_letter
+    _, got = parse_letter(_seed_as(tmp_path, "norfolk_2014-09-03.txt", *replacements), "core_business_2014",
+                          _resolver())
+    assert got["text"].tolist() == want["text"].tolist() and got["area"].tolist() == want["area"].tolist()
+
+
+@pytest.mark.parametrize("date", ["3 Sept 2014", "3 Sep. 2014", "03.09.2014", "Sept 3, 2014"])
+def test_letter_date_abbreviated_or_dotted_is_read_and_the_addressee_kept(tmp_path, seed_letter, date):
+    """'3 Sept 2014' was not a date: the letter took 4 September from the body, and the address
+    block (the lines after the date) gave the inspector as the addressee."""
+    meta, _ = parse_letter(_seed_as(tmp_path, "letter.txt", ("3 September 2014", date)), "core_business_2014",
+                           _resolver())
+    assert (meta["date"], meta["addressee"], meta["force_id"]) == \
+        (seed_letter[0]["date"], seed_letter[0]["addressee"], "norfolk")
+
+
+def test_word_letter_with_numbered_area_headings_keeps_them_as_headings(tmp_path, seed_letter):
+    """Word's own numbering ('List Number') made each heading a finding and left every area blank."""
+    import docx
+
+    d = docx.Document()
+    heads = {"Preventing Crime", "Attendance at crimes and incidents", "Freeing up time"}
+    for line in SEED.read_text(encoding="utf-8").splitlines():
+        if line.startswith("- "):
+            d.add_paragraph(line[2:], style="List Bullet")
+        elif line in heads:
+            d.add_paragraph(line, style="List Number")
+        elif line.strip():
+            d.add_paragraph(line)
+    path = tmp_path / "norfolk_2014-09-03.docx"
+    d.save(str(path))
+    _, got = parse_letter(path, "core_business_2014", _resolver())
+    _, want = seed_letter
+    assert got["text"].tolist() == want["text"].tolist() and got["area"].tolist() == want["area"].tolist()
+
+
+def test_utf8_file_with_one_windows_byte_is_not_read_all_as_windows_text(tmp_path, seed_letter):
+    """One pasted cp1252 line made the whole letter cp1252: 'Zoë' became 'ZoÃ«'."""
+    raw = SEED.read_bytes().replace("Dear Simon".encode(), "Dear Simon \u2013 thank you".encode("cp1252"))
+    path = tmp_path / SEED.name
+    path.write_bytes(raw)
+    meta, got = parse_letter(path, "core_business_2014", _resolver())
+    assert meta["hmi"] == seed_letter[0]["hmi"] == "Zoë Billingham"
+    assert got["text"].tolist() == seed_letter[1]["text"].tolist()
+
+
+def test_csv_with_a_title_line_of_other_separators_is_split_by_its_table(mini_raw):
+    """The first line with any separator decided it: a title 'Coded findings; draft 2' made a
+    comma file semicolon-separated ('no header row in the first 30 rows')."""
+    (mini_raw / "test_round" / "coded" / "a.csv").write_text(
+        "Coded findings; draft 2\nforce,criterion,value,evidence\nKent,A2,yes,All; every one.\nEssex,A2,no,Not all.\n",
+        encoding="utf-8")
+    t, _ = _build(mini_raw)
+    assert _codes(t) == {("kent", "A2", "yes"), ("essex", "A2", "no")}
+    assert t["findings"].set_index("force_id").loc["kent", "evidence"] == "All; every one."

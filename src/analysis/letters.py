@@ -86,7 +86,8 @@ _HEADINGS = {
                              r"(?:reports of )?crimes?(?: and (?:incidents?|anti social behaviour))?" + _TAIL
                              + r"|^(?:police )?attendance$"),
     "freeing_time": re.compile(r"^(?:freeing|free) up (?:[a-z]+ ){0,2}time" + _TAIL + r"|^freeing time$"
-                               r"|^(?:making )?(?:the )?best use of (?:police |officers? )?time" + _TAIL),
+                               r"|^(?:making )?(?:the )?best use of (?:police |officers? )?time" + _TAIL
+                               + r"|^(?:the )?use of (?:police |officers? )time" + _TAIL),
 }
 # "1. ", "2) ", "Part 3: ", "(b) ", "iv. " in front of a heading
 _HEADING_NUMBER = re.compile(r"^\s*(?:(?:part|section|area)\s+)?\(?(?:\d{1,2}[.):]?|[a-z][.)]|[ivx]{1,4}[.)])\s+",
@@ -95,8 +96,13 @@ _HEADING_NUMBER = re.compile(r"^\s*(?:(?:part|section|area)\s+)?\(?(?:\d{1,2}[.)
 # An earlier sentence such as "The findings that ... are included in this letter." is not it.
 _START = re.compile(r"findings\s+that\s+(?:specifically\s+)?relate\s+to\s+(?:your|the)\s+force"
                     r"(?:\s+(?:are|is|include))?\s*:?\s*$", re.I)
-_END = re.compile(r"^\s*(?:yours\s+(?:sincerely|faithfully|truly)|kind\s+regards|best\s+regards|"
-                  r"with\s+(?:best|kind)\s+(?:wishes|regards)|copied\s+to\b|cc:)", re.I)
+_END = re.compile(r"^\s*(?:yours\s+(?:sincerely|faithfully|truly)|(?:kind|best|warm)\s+regards|"
+                  r"with\s+(?:best|kind)\s+(?:wishes|regards)|(?:sincerely|regards|best\s+wishes)\s*,?\s*$|"
+                  r"sincerely\s*,|copied\s+to\b|cc:)", re.I)
+# A closing paragraph after the last finding: the inspector thanking or inviting, in the first
+# person (findings are written about the force: 'The force has...', 'HMIC found...').
+_CLOSING = re.compile(r"^\s*(?:i\s+(?:am|was|would|wish|look|should|hope|have\s+been)\b|i'm\b|thank\s+you\b|"
+                      r"please\s+(?:do\s+not|don't|contact|let\s+me)\b)", re.I)
 _SALUTATION = re.compile(r"^\s*dear\b", re.I)
 _PAGE_NO = re.compile(r"^\s*(?:page\s+\d+(?:\s+of\s+\d+)?|[-–]?\s*\d{1,3}\s*[-–]?|\d{1,3}\s*/\s*\d{1,3})\s*$",
                       re.I)
@@ -110,11 +116,13 @@ _HMI = re.compile(r"^\s*(?:hm|her majesty'?s|his majesty'?s)\s+(?:chief\s+)?insp
                   r"\s*[,–-]?\s*(?P<region>.*?)\s*$", re.I)
 _MONTHS = {m: i for i, m in enumerate(["january", "february", "march", "april", "may", "june", "july",
                                         "august", "september", "october", "november", "december"], 1)}
+_MONTHS.update({m[:3]: i for m, i in list(_MONTHS.items())} | {"sept": 9})  # 'Sep', 'Sept', 'Sept.'
+
 _DATE_PATTERNS = (
-    re.compile(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\s+(?P<y>\d{4})\b"),
-    re.compile(r"\b(?P<m>[A-Za-z]+)\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})\b"),
+    re.compile(r"\b(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\.?\s+(?P<y>\d{4})\b"),
+    re.compile(r"\b(?P<m>[A-Za-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})\b"),
     re.compile(r"\b(?P<y>\d{4})-(?P<mn>\d{2})-(?P<d>\d{2})\b"),
-    re.compile(r"\b(?P<d>\d{1,2})/(?P<mn>\d{1,2})/(?P<y>\d{4})\b"),  # UK order
+    re.compile(r"\b(?P<d>\d{1,2})[/.](?P<mn>\d{1,2})[/.](?P<y>\d{4})\b"),  # UK order, '3/9/2014', '03.09.2014'
 )
 _SENTENCE_END = (".", "!", "?", ":", ";", ".”", ".\"", ".'", ")")
 
@@ -205,7 +213,9 @@ def _read_docx(path: Path) -> list[tuple[str, str]]:
         is_list = _is_list_item(par)
         lines = _paragraph_text(par._p).split("\n")
         for i, line in enumerate(lines):
-            if i == 0 and is_list and line.strip() and not _BULLET.match(line):
+            # (a numbered list item that is an area heading, '1. Preventing crime' numbered by
+            # Word, stays a heading)
+            if i == 0 and is_list and line.strip() and not _BULLET.match(line) and not _heading_area(line):
                 line = "- " + line.strip()
             out.append((f"paragraph {n}", line))
         out.append((f"paragraph {n}", ""))  # paragraphs are separated like blank lines
@@ -521,7 +531,7 @@ def _findings(lines: list[tuple[str, str]], path: Path) -> list[dict]:
     pending_bullet = False
     for (loc, raw) in lines[start:]:
         t = raw.strip()
-        if _END.match(t):
+        if _END.match(t) or (found and blank_since and _CLOSING.match(t)):
             break
         if not t:
             blank_since = True

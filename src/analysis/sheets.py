@@ -55,6 +55,16 @@ def _col_letter(idx: int) -> str:
     return get_column_letter(idx)
 
 
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")  # a multi-byte UTF-8 character
+
+
+def _line_text(line: bytes) -> str:
+    try:
+        return line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return line.decode("cp1252", errors="replace")
+
+
 def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
     """The text of a text file: UTF-16 when it starts with a byte-order mark (what Excel's
     "Unicode Text" and Notepad's "Unicode" write), else UTF-8 (with or without a BOM), else
@@ -66,6 +76,11 @@ def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
             text = raw.decode(enc)
             break
         except UnicodeDecodeError:
+            if enc == "utf-8-sig" and _UTF8_SEQUENCE.search(raw):
+                # UTF-8 with a stray Windows-1252 byte (a line pasted from another file): read
+                # line by line, or every 'ë' of the file would become 'Ã«'
+                text = "".join(_line_text(line) for line in raw.splitlines(keepends=True))
+                break
             continue
     else:  # (cp1252 decodes almost anything; a damaged UTF-16 file does not decode)
         if not lenient or len(encodings) == 1:
@@ -200,15 +215,25 @@ def _refuse_cells_past_header(path: Path, text: str, width: int, comment: str | 
 
 
 def _delimiter(text: str) -> str:
-    """The column separator: of ',', ';' and tab, the one used most on the first line that has any
-    of them (quoted text aside), commas winning ties. Excel in many European locales saves "CSV"
-    with semicolons, and some tools export tab-separated text as .csv."""
-    for line in text.splitlines()[:30]:
-        bare = re.sub(r'"[^"]*"', "", line)
-        counts = {sep: bare.count(sep) for sep in (",", ";", "\t")}
-        if any(counts.values()):
-            return max(counts, key=lambda sep: (counts[sep], sep == ","))
-    return ","
+    """The column separator: of ',', ';' and tab, the one that splits most of the first 30 lines
+    into one and the same number of cells (two or more; quoted text aside), then the one giving
+    more cells, commas winning ties. Excel in many European locales saves "CSV" with semicolons,
+    and some tools export tab-separated text as .csv; a title line above the table ('Coded
+    findings; draft 2') does not decide it."""
+    lines = [re.sub(r'"[^"]*"', "", line) for line in text.splitlines()[:30]]
+    best, best_key = ",", (0, 0, True)
+    for sep in (",", ";", "\t"):
+        widths: dict[int, int] = {}
+        for line in lines:
+            n = line.count(sep)
+            if n:
+                widths[n + 1] = widths.get(n + 1, 0) + 1
+        if widths:
+            width, lines_of_width = max(widths.items(), key=lambda kv: (kv[1], kv[0]))
+            key = (lines_of_width, width, sep == ",")
+            if key > best_key:
+                best, best_key = sep, key
+    return best
 
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: .xls/.doc, or an encrypted .xlsx/.docx
