@@ -383,3 +383,28 @@ def test_csv_with_a_title_line_of_other_separators_is_split_by_its_table(mini_ra
     t, _ = _build(mini_raw)
     assert _codes(t) == {("kent", "A2", "yes"), ("essex", "A2", "no")}
     assert t["findings"].set_index("force_id").loc["kent", "evidence"] == "All; every one."
+
+
+# ----- links --------------------------------------------------------------------------------------------------
+def test_broken_link_is_listed_not_passed_over(mini_raw):
+    """A link whose file was moved (or a link to itself) is no file: it vanished without a word."""
+    coded = mini_raw / "test_round" / "coded"
+    (coded / "a.csv").write_text("force,criterion,value\nKent,A2,yes\n", encoding="utf-8")
+    (coded / "moved.csv").symlink_to(mini_raw / "nowhere.csv")
+    (coded / "self.csv").symlink_to(coded / "self.csv")
+    t, _ = _build(mini_raw)
+    rej = t["rejects"]
+    assert sorted(rej["file"]) == ["test_round/coded/moved.csv", "test_round/coded/self.csv"]
+    assert set(rej["round"]) == {"test_round"} and rej["reason"].str.contains("link to a file that does not exist").all()
+    assert _codes(t) == {("kent", "A2", "yes")}
+
+
+def test_link_to_a_file_outside_raw_is_named_where_the_link_is(mini_raw, tmp_path):
+    """Its findings said 'extra.csv:row 2', a file no analyst could find under data/raw/."""
+    elsewhere = tmp_path / "shared_drive"
+    elsewhere.mkdir()
+    (elsewhere / "extra.csv").write_text("force,criterion,value\nKent,A2,yes\n", encoding="utf-8")
+    (mini_raw / "test_round" / "coded" / "from_drive.csv").symlink_to(elsewhere / "extra.csv")
+    t, _ = _build(mini_raw)
+    assert t["findings"]["source_ref"].tolist() == ["test_round/coded/from_drive.csv:row 2"]
+    assert t["reconciliation"]["file"].tolist() == ["test_round/coded/from_drive.csv"]

@@ -23,6 +23,7 @@ import pandas as pd
 from . import schemas
 from .codebook import Codebook, norm_token
 from .forces import ForceResolver, UnknownForce
+from .io import relative_name
 from .sheets import Cell, Grid, cell_text, read_grids
 from .sources import ANALYST_CODER, CONFIDENCE_LABELS, DEFAULT_SOURCE_KIND, SOURCE_KINDS
 
@@ -424,10 +425,7 @@ class CodedLoader:
         return self._confidence_memo[text]
 
     def rel(self, path: Path) -> str:
-        try:
-            return Path(path).resolve().relative_to(self.raw_root.resolve()).as_posix()
-        except ValueError:
-            return Path(path).name
+        return relative_name(path, self.raw_root)
 
     # ------------------------------------------------------------------------------------------
     def load_file(self, path: Path, round_id: str, synthetic: bool = False) -> FileResult:

@@ -112,6 +112,16 @@ def unread_files(raw: Path, kinds: dict[str, tuple[str, ...]]) -> list[dict]:
             for path in each_file(entry):
                 note(path, None, f"data/raw/{entry.name}/ is not a round in rounds.yaml; add an entry for it "
                                  "(docs/adding_a_round.md) or move the folder out of data/raw/")
+    # A link to nothing (its file moved or deleted, or a link to itself) is no file to any step
+    # above, so it would vanish without a word.
+    for path in sorted(raw.rglob("*")):
+        if path.is_symlink() and not path.exists() and not any(
+                not_data(Path(part)) for part in path.relative_to(raw).parts):
+            first = path.relative_to(raw).parts[0]
+            out.append({"round": first if first in rounds and path.parent != raw else None,
+                        "file": path.relative_to(raw).as_posix(), "location": WHOLE_FILE,
+                        "reason": "not read: a link to a file that does not exist; copy the file itself "
+                                  "here, or remove the link", "raw": "broken link"})
     return out
 
 

@@ -33,6 +33,18 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 _SYSTEM_FILES = frozenset({"thumbs.db", "desktop.ini"})
 
 
+def relative_name(path: str | Path, root: str | Path | None) -> str:
+    """``path`` under ``root`` as the analyst sees it (a link stays where it is, even when its
+    file lives elsewhere), else under root once links are followed, else the file's name."""
+    if root is not None:
+        for a, b in ((os.path.abspath(path), os.path.abspath(root)), (Path(path).resolve(), Path(root).resolve())):
+            try:
+                return Path(a).relative_to(b).as_posix()
+            except ValueError:
+                continue
+    return Path(path).name
+
+
 def not_data(path: str | Path) -> bool:
     """Files under data/raw/ that are never input: hidden and system files, Office lock files
     (~$...) and documentation (README*, *.md). The build reads none and lists none as unread."""

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import InputError
 from .forces import ForceResolver, normalise_force_name, outside_the_43
-from .io import not_data
+from .io import not_data, relative_name
 
 LETTER_SUFFIXES = (".txt", ".pdf", ".docx")
 S, I, F, B = "string", "Int64", "Float64", "boolean"
@@ -581,15 +581,6 @@ def _frame(table: str, records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.array([r.get(c) for r in records], dtype=t) for c, t, _ in TABLE_COLUMNS[table]})
 
 
-def _rel(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            pass
-    return Path(path).name
-
-
 def parse_letter(path: str | Path, round_id: str, resolver: ForceResolver,
                  ref_root: str | Path | None = None) -> tuple[dict, pd.DataFrame]:
     """(metadata, findings) of one letter. ``ref_root``: folder that source_file is relative to
@@ -608,7 +599,7 @@ def _letter_records(path: str | Path, round_id: str, resolver: ForceResolver,
     lines = read_lines(path)
     meta = _metadata(lines, path, resolver)
     items = _findings(lines, path)
-    source = _rel(path, ref_root)
+    source = relative_name(path, ref_root)
     fid = meta["force_id"]
     records = [{
         "finding_id": f"{round_id}:{fid}:{n:02d}", "round": round_id, "force_id": fid,
