@@ -98,10 +98,14 @@ _CSV_FIELD_LIMIT = 64 * 1024 * 1024
 MAX_CSV_CELLS = 2_000_000  # (40,000 long-form rows of 50 columns; a round has a few thousand rows)
 
 
-def read_csv_grid(path: Path) -> Grid:
-    text = decode_text(path, path.read_bytes(), "save the file as CSV UTF-8 from Excel")
+def _allow_long_cells() -> None:
     if csv.field_size_limit() < _CSV_FIELD_LIMIT:
         csv.field_size_limit(_CSV_FIELD_LIMIT)
+
+
+def read_csv_grid(path: Path) -> Grid:
+    text = decode_text(path, path.read_bytes(), "save the file as CSV UTF-8 from Excel")
+    _allow_long_cells()
     delimiter = _delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     rows, numbers = [], []
@@ -203,15 +207,19 @@ def _refuse_cells_past_header(path: Path, text: str, width: int, comment: str | 
     """A row with a filled cell past the header's last column: pandas would make the first
     column the row names (every cell one column off) or drop the cell. Nearly always a comma
     in an unquoted cell: an InputError naming the line."""
+    _allow_long_cells()
     reader = csv.reader(io.StringIO(text, newline=""))
-    for rec in reader:
-        if len(rec) > width and any(v.strip() for v in rec[width:]):
-            if comment and rec and rec[0].lstrip().startswith(comment):
-                continue
-            raise InputError(path, f"line {reader.line_num}",
-                             f"{len(rec)} cells where the header has {width} ({rec[width]!r}...)",
-                             "put double quotes round a cell that holds a comma, or give the column a "
-                             "header")
+    try:
+        for rec in reader:
+            if len(rec) > width and any(v.strip() for v in rec[width:]):
+                if comment and rec and rec[0].lstrip().startswith(comment):
+                    continue
+                raise InputError(path, f"line {reader.line_num}",
+                                 f"{len(rec)} cells where the header has {width} ({rec[width]!r}...)",
+                                 "put double quotes round a cell that holds a comma, or give the column a "
+                                 "header")
+    except csv.Error:
+        return  # (pandas, reading it next, names what is wrong)
 
 
 def _delimiter(text: str) -> str:
