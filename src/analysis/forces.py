@@ -11,7 +11,7 @@ all its parts name the same force. A UK force outside the 43 (BTP, PSNI...) is r
 from __future__ import annotations
 
 import re
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +26,14 @@ _SUFFIXES = ("police service", "police force", "constabulary", "police", "force"
 
 
 def normalise_force_name(name: object) -> str:
-    s = str(name).lower().replace("&", " and ")
+    """A force name reduced for matching: lower case, '&' as 'and', punctuation as spaces, no
+    leading 'the'/'heddlu' or trailing 'police', 'constabulary'... ('' when nothing is left)."""
+    return _normalised(name if type(name) is str else str(name))
+
+
+@lru_cache(maxsize=8192)  # (the same few hundred names come back: forces, aliases, sheets' cells)
+def _normalised(name: str) -> str:
+    s = name.lower().replace("&", " and ")
     s = re.sub(r"[^a-z0-9]+", " ", s).strip()
     s = re.sub(r"^(the|heddlu) ", "", s)  # 'Heddlu Gwent': Welsh for 'Gwent Police'
     changed = True
@@ -125,8 +132,8 @@ def _official_names(forces: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     for row in forces.itertuples(index=False):
         for name in (row.force_id, row.force_name, row.short_name, row.ons_code):
-            if isinstance(name, str) and normalise_force_name(name):
-                out[normalise_force_name(name)] = row.force_id
+            if isinstance(name, str) and (key := normalise_force_name(name)):
+                out[key] = row.force_id
     return out
 
 
