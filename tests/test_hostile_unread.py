@@ -408,3 +408,43 @@ def test_link_to_a_file_outside_raw_is_named_where_the_link_is(mini_raw, tmp_pat
     t, _ = _build(mini_raw)
     assert t["findings"]["source_ref"].tolist() == ["test_round/coded/from_drive.csv:row 2"]
     assert t["reconciliation"]["file"].tolist() == ["test_round/coded/from_drive.csv"]
+
+
+def test_pdf_letter_set_in_two_columns_is_read_column_by_column(tmp_path, seed_letter):
+    """pdfplumber reads across the page: the two columns' lines ran into each other (11 findings
+    instead of 14, texts merged across columns, 7 without an area)."""
+    import matplotlib
+    from fpdf import FPDF
+
+    lines = SEED.read_text(encoding="utf-8").splitlines()
+    start, end = lines.index("Preventing Crime"), lines.index("Yours sincerely")
+    body = lines[start:end]
+    split = body.index("Attendance at crimes and incidents")
+    pdf = FPDF()
+    pdf.add_font("DejaVu", "", str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"))
+    pdf.set_font("DejaVu", size=8)
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+
+    def put(part: list[str], x: float, w: float) -> None:
+        for line in part:
+            if not line.strip():
+                pdf.ln(3)
+                continue
+            pdf.set_x(x)
+            pdf.multi_cell(w, 4, line, new_x="LEFT", new_y="NEXT")
+
+    put(lines[:8] + ["Findings that specifically relate to your force are:", ""], 10, 0)
+    y = pdf.get_y()
+    put(body[:split], 10, 90)  # prevention down the left column,
+    pdf.set_y(y)
+    put(body[split:], 110, 90)  # attendance and freeing up time down the right
+    pdf.set_y(265)
+    put(["Yours sincerely", "", "Zoë Billingham"], 10, 0)
+    path = tmp_path / "norfolk_2014-09-03.pdf"
+    pdf.output(str(path))
+    meta, got = parse_letter(path, "core_business_2014", _resolver())
+    _, want = seed_letter
+    assert got["text"].tolist() == want["text"].tolist() and got["area"].tolist() == want["area"].tolist()
+    assert got["source_ref"].str.contains("page 1 column 2 line").sum() == 10
+    assert meta["addressee"] == seed_letter[0]["addressee"]

@@ -174,9 +174,31 @@ def _read_pdf(path: Path) -> list[tuple[str, str]]:
 
 
 def _pdf_page_lines(page, p: int) -> list[tuple[str, str]]:
-    """Lines of one PDF page. extract_text() has no blank lines, so a blank is put where the gap
-    above a line is clearly wider than the usual line spacing (a paragraph break)."""
-    lines = page.extract_text_lines(return_chars=False)
+    """Lines of one PDF page, in reading order: a part laid out in two columns is read column by
+    column (pdfplumber reads across the page, which ran the columns' lines into each other)."""
+    lines = page.extract_text_lines(return_chars=True)
+    cols = _two_columns(lines, page.width, page.bbox[0])
+    if cols is None:
+        return _lines_of(lines, f"page {p} line")
+    x0, y0, x1, y1 = page.bbox
+    gutter, top, bottom = cols
+    top, bottom = max(y0, min(top, y1)), max(y0, min(bottom, y1))  # (text set past the page's edge)
+    parts = [(page.within_bbox((x0, y0, x1, top)), f"page {p} line"),
+             (page.within_bbox((x0, top, gutter, bottom)), f"page {p} column 1 line"),
+             (page.within_bbox((gutter, top, x1, bottom)), f"page {p} column 2 line"),
+             (page.within_bbox((x0, bottom, x1, y1)), f"page {p} foot line")]
+    out: list[tuple[str, str]] = []
+    for part, label in parts:
+        found = _lines_of(part.extract_text_lines(return_chars=False), label)
+        if out and found:
+            out.append((found[0][0], ""))  # (a column starts as a paragraph does)
+        out += found
+    return out
+
+
+def _lines_of(lines: list[dict], label: str) -> list[tuple[str, str]]:
+    """extract_text() has no blank lines, so a blank is put where the gap above a line is
+    clearly wider than the usual line spacing (a paragraph break)."""
     if not lines:
         return []
     tops = [ln["top"] for ln in lines]
@@ -185,10 +207,33 @@ def _pdf_page_lines(page, p: int) -> list[tuple[str, str]]:
     out, n = [], 0
     for i, ln in enumerate(lines):
         if i and usual and ln["top"] - lines[i - 1]["top"] > 1.4 * usual:
-            out.append((f"page {p} line {n}", ""))
+            out.append((f"{label} {n}", ""))
         n += 1
-        out.append((f"page {p} line {n}", ln["text"]))
+        out.append((f"{label} {n}", ln["text"]))
     return out
+
+
+def _two_columns(lines: list[dict], width: float, left: float = 0) -> tuple[float, float, float] | None:
+    """(gutter x, top, bottom) of the part of a page set in two columns, or None. Such a part
+    shows as lines with a wide gap in the middle third of the page whose right side starts at
+    one x (the second column's left edge); at least three of them, with the second column's
+    own lines starting at that x too."""
+    starts = []
+    for ln in lines:
+        chars = ln.get("chars") or []
+        for a, b in zip(chars, chars[1:]):
+            if b["x0"] - a["x1"] >= 12 and width * 0.3 < b["x0"] - left < width * 0.7:
+                starts.append(round(b["x0"]))
+    if len(starts) < 3:
+        return None
+    gutter = max(set(starts), key=starts.count)
+    if sum(abs(x - gutter) <= 2 for x in starts) < 3:
+        return None
+    in_cols = [ln for ln in lines if abs(ln["x0"] - gutter) <= 2 or any(
+        abs(round(b["x0"]) - gutter) <= 2 and b["x0"] - a["x1"] >= 12
+        for a, b in zip(ln["chars"], ln["chars"][1:]))]
+    top, bottom = min(ln["top"] for ln in in_cols), max(ln["bottom"] for ln in in_cols)
+    return gutter - 2, top - 0.5, bottom + 0.5
 
 
 def _read_docx(path: Path) -> list[tuple[str, str]]:
