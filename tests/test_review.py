@@ -248,3 +248,46 @@ def test_cli_review_export_and_import(paths, tmp_path, capsys):
     empty = tmp_path / "empty"
     assert main(["review-export", "-o", str(x), "--raw", str(paths.raw), "--out", str(empty)]) == 1
     assert "build" in capsys.readouterr().err
+
+
+def _add_first_bullet(paths: Paths) -> None:
+    """The letter gains a bullet at the top of 'Preventing Crime': every later finding's number moves."""
+    letter = paths.raw / ROUND / "letters" / "norfolk_2014-09-03.txt"
+    text = letter.read_text(encoding="utf-8")
+    head = "Preventing Crime\n\n"
+    assert head in text
+    letter.write_text(text.replace(head, head + "- The force has a written strategy that covers all crime "
+                                   "types, with a named lead for each.\n", 1), encoding="utf-8")
+
+
+def test_workbook_exported_before_the_letter_changed_is_refused_by_cell(paths, tmp_path):
+    """Its finding ids now name other findings: a reject of 01's P1=some_crime_types was applied to
+    the new 01's P1=force_wide, and an accept of 01's P2 became an override on the new bullet."""
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P1"), action="reject")
+    r2 = s.row(1, "P2")
+    s.set(r2, action="accept")
+    s.save()
+    _add_first_bullet(paths)
+    _build(paths)
+    with pytest.raises(InputError, match=r"finding core_business_2014:norfolk:01 has changed since this workbook "
+                                         r"was exported") as exc:
+        import_review(s.path, paths)
+    assert f"Review!G{r2}" in str(exc.value) and "export a new review workbook" in str(exc.value)
+    assert not (paths.raw / ROUND / "coded" / REVIEW_FILE).exists()
+
+
+def test_review_reject_of_a_draft_no_longer_made_is_listed_not_applied_to_another(paths, tmp_path):
+    """A review.csv imported before the letter changed: its reject of 01's P1=some_crime_types
+    matched the new 01's P1=force_wide by finding and criterion alone."""
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P1"), action="reject")
+    import_review(s.save(), paths)
+    _add_first_bullet(paths)
+    tables = _build(paths)
+    auto = tables["findings"].query("coder == 'auto' and criterion_id == 'P1'")
+    # the draft the analyst rejected is now finding 02's; nothing is taken away without a word
+    assert (FID.format(2), "some_crime_types") in set(zip(auto["finding_id"], auto["value"]))
+    rej = tables["rejects"]
+    (reason,) = rej.loc[rej["file"].str.endswith(REVIEW_FILE), "reason"]
+    assert reason.startswith("review decision 'reject' matches no draft code now")

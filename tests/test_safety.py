@@ -384,3 +384,68 @@ def test_embargo_note_in_the_cli_and_exit_code(embargo_raw, tmp_path, monkeypatc
                "--no-notebooks", "--jobs", "1"])
     assert rc == 0
     assert "round synthetic_round_1 is EMBARGOED until 00:01 on 1 January 2999" in capsys.readouterr().out
+
+
+# ----- output folders the build must not replace ------------------------------------------------------
+def _raw_copy(tmp_path):
+    import shutil
+
+    raw = tmp_path / "proj" / "raw"
+    shutil.copytree(RAW, raw)
+    return raw
+
+
+@pytest.mark.parametrize("where", ["raw", "parent", "inside"])
+def test_out_that_is_the_raw_folder_or_holds_it_is_refused_and_raw_kept(tmp_path, where):
+    """The build replaces --out whole: --out equal to --raw replaced the raw data by the tables, and
+    its parent deleted raw/ (exit code 0)."""
+    from analysis.build import build
+
+    raw = _raw_copy(tmp_path)
+    out = {"raw": raw, "parent": raw.parent, "inside": raw / "processed"}[where]
+    before = sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*"))
+    with pytest.raises(InputError, match="--out is the raw data folder") as exc:
+        build(Paths(raw=raw, processed=out, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    assert "Fix: give --out a folder outside the raw data" in str(exc.value)
+    assert sorted(p.relative_to(raw).as_posix() for p in raw.rglob("*")) == before
+
+
+def test_reports_and_out_in_one_folder_are_refused(tmp_path):
+    from analysis.build import build
+
+    with pytest.raises(InputError, match="--reports and --out are the same folder"):
+        build(Paths(raw=RAW, processed=tmp_path / "o", reports=tmp_path / "o"), log=lambda s: None)
+
+
+def test_out_holding_other_files_or_being_a_file_is_not_replaced(tmp_path):
+    """An --out folder of someone's documents was deleted; a file was turned into a folder."""
+    from analysis.build import build
+
+    docs = tmp_path / "mydocs"
+    docs.mkdir()
+    (docs / "thesis.txt").write_text("my thesis", encoding="utf-8")
+    with pytest.raises(InputError, match=r"mydocs: holds files the build did not write \('thesis.txt'"):
+        build(Paths(raw=RAW, processed=docs, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    assert (docs / "thesis.txt").read_text(encoding="utf-8") == "my thesis"
+    afile = tmp_path / "afile"
+    afile.write_text("hello", encoding="utf-8")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        build(Paths(raw=RAW, processed=afile, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    assert afile.read_text(encoding="utf-8") == "hello"
+
+
+def test_output_folders_of_earlier_builds_are_replaced(tmp_path):
+    """A folder the build wrote carries its mark; one from before the mark (or the repository's
+    data/processed with only its README) is recognised by what it holds."""
+    from analysis.build import OUTPUT_MARK, build
+
+    out = tmp_path / "p"
+    build(Paths(raw=RAW, processed=out, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    assert (out / OUTPUT_MARK).exists()
+    (out / OUTPUT_MARK).unlink()  # (an older build's folder)
+    build(Paths(raw=RAW, processed=out, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    only_readme = tmp_path / "fresh"
+    only_readme.mkdir()
+    (only_readme / "README.md").write_text("x", encoding="utf-8")
+    build(Paths(raw=RAW, processed=only_readme, reports=tmp_path / "r"), tables_only=True, log=lambda s: None)
+    assert (only_readme / "matrix.csv").exists()

@@ -36,7 +36,7 @@ from typing import Callable
 import pandas as pd
 
 from . import regex_store, schemas
-from .codebook import Codebook
+from .codebook import Codebook, norm_token
 from .coded import CodedLoader, FileResult, findings_frame
 from .draft_cache import DraftCache
 from .errors import InputError
@@ -234,7 +234,16 @@ def _apply_review_rejections(findings: pd.DataFrame, suppress: list[dict]) -> tu
              & (findings["force_id"] == s["force_id"]) & (findings["criterion_id"] == s["criterion_id"]))
         if s.get("finding_id"):
             m &= findings["finding_id"] == s["finding_id"]
+        if s.get("value"):  # (the draft the analyst saw: a changed letter may draft another value)
+            m &= findings["value"] == norm_token(s["value"])
         m = m.fillna(False)
+        if not m.any():  # a decision about a draft that is no longer there is not lost in silence
+            file, _, location = s["ref"].partition(":")
+            rejects.append({"round": s["round"], "file": file, "location": location,
+                            "reason": "review decision 'reject' matches no draft code now (the letter or the "
+                                      "coder changed since the review); review the finding again",
+                            "raw": s.get("raw") or f"{s['force_id']} {s['criterion_id']}"})
+            continue
         for rec in records(findings[m]):
             rejects.append({"round": rec["round"], "file": rec["source_ref"].split(":", 1)[0],
                             "location": rec["source_ref"].split(":", 1)[-1],
@@ -290,10 +299,54 @@ PROCESSED_README = """Everything in this folder is rebuilt by `make build` (or `
 """
 
 
+# Written into every output folder the build swaps in: the build replaces such a folder whole, so
+# it must never replace one it did not make (--out pointed at data/raw/ or at someone's documents).
+OUTPUT_MARK = ".core-business-output"
+# What older builds left in their folders, before the mark: a folder holding one of these is theirs.
+_OWN_NAMES = {"data_dictionary.csv", "figures", "tables.xlsx"}
+
+
+def _replaceable(dest: Path) -> None:
+    """An InputError unless ``dest`` is absent, empty, or an output folder a build made."""
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise InputError(dest, None, "is a file, not a folder: the build writes a folder of outputs there",
+                         "give --out / --reports a folder name")
+    names = {e.name for e in dest.iterdir()}
+    if not names or OUTPUT_MARK in names or names & _OWN_NAMES or names == {"README.md"}:
+        return
+    shown = ", ".join(repr(n) for n in sorted(names)[:3])
+    raise InputError(dest, None, f"holds files the build did not write ({shown}...); each build replaces "
+                     "its output folder whole, so they would be deleted",
+                     "give --out / --reports a new or empty folder (or one an earlier build wrote)")
+
+
+def check_output_folders(paths: Paths, reports: bool = True) -> None:
+    """Before anything is read: the output folders are not the raw folder, inside it or around
+    it, not one inside the other, and replaceable (see _replaceable). A build that replaced
+    --out whole deleted data/raw/ when --out was data/raw/ or its parent."""
+    raw = Path(os.path.abspath(paths.raw))
+    outs = {"--out": Path(os.path.abspath(paths.processed))}
+    if reports:
+        outs["--reports"] = Path(os.path.abspath(paths.reports))
+    for flag, out in outs.items():
+        if out == raw or raw.is_relative_to(out) or out.is_relative_to(raw):
+            raise InputError(out, None, f"{flag} is the raw data folder {paths.raw}, inside it or around it; "
+                             "the build replaces its output folder whole", f"give {flag} a folder outside "
+                             "the raw data (the defaults are data/processed and reports)")
+    if reports and (outs["--out"].is_relative_to(outs["--reports"]) or outs["--reports"].is_relative_to(outs["--out"])):
+        raise InputError(outs["--reports"], None, "--reports and --out are the same folder, or one is inside "
+                         "the other: each is replaced whole by the build", "give them two separate folders")
+    for out in outs.values():
+        _replaceable(out)
+
+
 class staged_dir:
     """Context manager: yields a fresh temp folder beside ``dest``; on success swaps it in place of
     ``dest`` (the old one kept as ``.<name>.old`` until the swap is done); on error removes it and
-    leaves ``dest`` untouched. A build killed mid-swap is repaired by the next run."""
+    leaves ``dest`` untouched. A build killed mid-swap is repaired by the next run. A ``dest``
+    that the build did not make is never replaced (see _replaceable)."""
 
     def __init__(self, dest: Path):
         self.dest = Path(dest)
@@ -302,10 +355,13 @@ class staged_dir:
 
     def __enter__(self) -> Path:
         recover(self.dest)
+        _replaceable(self.dest)
         self.dest.parent.mkdir(parents=True, exist_ok=True)
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir()
+        (self.tmp / OUTPUT_MARK).write_text("Made by core-business; each build replaces this folder whole.\n",
+                                             encoding="utf-8")
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -576,6 +632,7 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
           log: Callable[[str], None] = print, jobs: int | None = None, use_cache: bool = True) -> BuildResult:
     start = time.perf_counter()
     paths = paths or Paths()
+    check_output_folders(paths, reports=not tables_only)
     log(f"[1/4] reading {paths.raw}")
     inputs = load_inputs(paths)
     log(f"[2/4] loading {len(inputs.rounds.ids)} round(s): {', '.join(inputs.rounds.ids)}")

@@ -669,8 +669,8 @@ class CodedLoader:
             action = self._token(text["action"]) if text.get("action") is not None else None
             if action == "reject":
                 res.suppress.append({"round": ctx["round_id"], "force_id": fid, "criterion_id": cid,
-                                     "finding_id": meta["finding_id"],
-                                     "ref": f"{ctx['rel']}:{loc}"})
+                                     "finding_id": meta["finding_id"], "value": text.get("value"),
+                                     "ref": f"{ctx['rel']}:{loc}", "raw": _raw_text(row)})
                 continue
             if action is not None and action not in ("accept", "change", "add"):
                 self._reject(res, ctx, loc, f"action {action!r} is not accept/change/reject/add", _raw_text(row))

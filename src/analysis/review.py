@@ -315,6 +315,8 @@ def read_decisions(xlsx: str | Path, paths) -> pd.DataFrame:
     ws = _read_sheet(xlsx)
     codebook = Codebook.load(paths.codebook)
     known = read_table("letter_findings", paths.processed).set_index("finding_id")
+    drafts = read_table("draft_codes", paths.processed)
+    drafted = set(zip(drafts["finding_id"], drafts["criterion_id"], drafts["value"]))
     wanted = {_norm_header(h): key for h, key, _w, _x in COLUMNS}
     header = {}
     for cell in ws[1]:
@@ -357,6 +359,18 @@ def read_decisions(xlsx: str | Path, paths) -> pd.DataFrame:
         f = known.loc[fid]
         proposed = _text(cell.get("criterion_id"))
         proposed_value = _text(cell.get("value"))
+        # A workbook exported before the letters changed: its finding ids may now name other
+        # findings, and its proposals other drafts. Decisions are only taken for what they saw.
+        shown = _text(cell.get("text"))
+        if "text" in header and shown is not None and " ".join(shown.split()) != " ".join(str(f["text"]).split()):
+            bad("text", r, f"finding {fid} has changed since this workbook was exported: it now reads "
+                f"{str(f['text'])[:60]!r}...", "export a new review workbook (review-export) and decide again")
+            continue
+        if proposed and (fid, proposed, proposed_value) not in drafted:
+            bad("criterion_id", r, f"the draft {proposed}={proposed_value} of {fid} is no longer proposed "
+                "(the letter or the coder changed since this workbook was exported)",
+                "export a new review workbook (review-export) and decide again")
+            continue
         conf = (_text(cell.get("analyst_confidence")) or "high").lower()
         if conf not in CONFIDENCES:
             bad("analyst_confidence", r, f"confidence {conf!r} is not high/medium/low", "pick from the dropdown")
