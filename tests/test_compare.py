@@ -429,6 +429,10 @@ def test_charts_refuse_an_embargoed_round(synthetic_build, tmp_path):
     out = compare_charts.export_all(paths, small, allow_embargoed=True, folder=tmp_path)
     alt = next(p for p in out if p.name.endswith(".alt.txt")).read_text(encoding="utf-8")
     assert "EMBARGOED" in alt
+    # the data behind each chart carry the mark too (they went out unmarked)
+    csvs = [p for p in out if p.suffix == ".csv"]
+    assert len(csvs) == 2 and all((pd.read_csv(p)["embargoed"] == "EMBARGOED until 09:30 on 1 January 2999").all()
+                                  for p in csvs)
 
 
 

@@ -386,6 +386,24 @@ def test_embargo_note_in_the_cli_and_exit_code(embargo_raw, tmp_path, monkeypatc
     assert "round synthetic_round_1 is EMBARGOED until 00:01 on 1 January 2999" in capsys.readouterr().out
 
 
+def test_compare_command_refuses_an_embargoed_round_unless_allowed_then_marks_it(embargo_raw, tmp_path, capsys):
+    """`compare` wrote an embargoed round's comparison unmarked, and with --charts asked for an
+    --allow-embargoed flag it did not have."""
+    from analysis.cli import main
+
+    paths = Paths(raw=embargo_raw, processed=tmp_path / "p", reports=tmp_path / "r")
+    build(paths, tables_only=True, log=lambda s: None)
+    args = ["compare", "--baseline", "synthetic_round_1", "--update", "synthetic_round_2", "--raw", str(embargo_raw),
+            "--out", str(paths.processed), "--reports", str(paths.reports)]
+    assert main(args) != 0
+    assert "EMBARGOED until 00:01 on 1 January 2999" in capsys.readouterr().err
+    assert not (paths.reports / "compare").exists()
+    assert main(args + ["--allow-embargoed"]) == 0
+    written = sorted((paths.reports / "compare" / "synthetic_round_1__synthetic_round_2").glob("*.csv"))
+    assert written and all((pd.read_csv(f)["embargoed"] == "EMBARGOED until 00:01 on 1 January 2999").all()
+                           for f in written)
+
+
 # ----- output folders the build must not replace ------------------------------------------------------
 def _raw_copy(tmp_path):
     import shutil

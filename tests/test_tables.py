@@ -200,3 +200,16 @@ def test_prepare_writes_shorthand_for_missing_and_words_for_booleans():
     assert fmt == [{"cell": {"cells": (1, 3), "format": {"quote_prefix": True}}}]
     empty, _ = wbmod.prepare(df.iloc[0:0])
     assert empty.iloc[0, 0] == "No rows in this build"
+
+
+def test_national_figures_are_left_out_with_their_round(shipped_tables):
+    """The national figures are Core Business 2014's national report: with that round left out
+    (under embargo) the sheet still went out, setting them beside PEEL 2014's counts."""
+    from analysis.build import without_rounds
+    from analysis.tables import sheets_for
+
+    sheets, _, _ = sheets_for(shipped_tables, RAW)
+    assert "National_figures" in sheets
+    kept = without_rounds(shipped_tables, {"core_business_2014"})
+    sheets, _, _ = sheets_for(kept, RAW)
+    assert "National_figures" not in sheets and any(s.endswith("peel_2014") for s in sheets)

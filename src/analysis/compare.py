@@ -743,6 +743,8 @@ def register(subparsers) -> None:
                    help="treat the update as having read every force's evidence in full (enables "
                         "no_longer_reported; see docs/adding_a_round.md)")
     p.add_argument("--charts", action="store_true", help="also export the comparison charts")
+    p.add_argument("--allow-embargoed", action="store_true",
+                   help="write the comparison of a round still under embargo (marked EMBARGOED)")
     add_path_args(p)
     p.set_defaults(func=_cmd)
 
@@ -822,8 +824,20 @@ def _cmd(args) -> int:
     from .cli import paths_from_args
     from .io import write_table
 
+    from .io import load_tables
+    from .style import EmbargoError, format_embargo, marks_for
+
     paths = paths_from_args(args)
-    out = run(paths, args.baseline, args.update, True if args.full_coverage else None)
+    processed = load_tables(paths.processed)
+    # A round under embargo is written only when asked, and then marked (as the build does)
+    marks = marks_for(processed["rounds"], [args.baseline, args.update]) if "rounds" in processed else None
+    if marks is not None and marks.embargoed and not args.allow_embargoed:
+        embargoed = next(r for r in (args.baseline, args.update) if marks_for(processed["rounds"], r).embargoed)
+        raise EmbargoError(embargoed, marks.embargo_until)
+    out = run(paths, args.baseline, args.update, True if args.full_coverage else None, tables=processed)
+    if marks is not None and marks.embargoed:
+        mark = f"EMBARGOED until {format_embargo(marks.embargo_until)}"
+        out = {name: df.assign(embargoed=mark)[["embargoed", *df.columns]] for name, df in out.items()}
     folder = args.output or (paths.reports / "compare" / f"{args.baseline}__{args.update}")
     for name, df in out.items():
         write_table(df, Path(folder), name)
@@ -835,9 +849,7 @@ def _cmd(args) -> int:
     if args.charts:
         from . import compare_charts
 
-        from .io import load_tables
-
-        written = compare_charts.export_all(paths, {**load_tables(paths.processed), **out},
-                                            allow_embargoed=False, folder=Path(folder) / "figures")
+        written = compare_charts.export_all(paths, {**processed, **out}, allow_embargoed=args.allow_embargoed,
+                                            folder=Path(folder) / "figures")
         print(f"{len(written)} chart files written to {Path(folder) / 'figures'}")
     return 0

@@ -625,6 +625,9 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
     def marked(make, marks):
         def draw():
             fig, data, alt = make()
+            if marks.embargoed and "embargoed" not in data.columns:  # (the data CSV carries it too)
+                data = data.copy()
+                data.insert(0, "embargoed", f"EMBARGOED until {style.format_embargo(marks.embargo_until)}")
             return fig, data, _alt(marks, alt)
         return draw
 

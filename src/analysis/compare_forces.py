@@ -631,6 +631,7 @@ def grades_pivot(crosstab: pd.DataFrame, question_id: str) -> pd.DataFrame:
 
 # ----- national figures (reference table) --------------------------------------------------------
 NATIONAL_FIGURES_FILE = Path("reference") / "core_business_2014_national_figures.csv"
+NATIONAL_FIGURES_ROUND = "core_business_2014"  # the round whose national report the figures are from
 
 # Published national counts set beside our coded counts. Matched on words in the statement (not the
 # row number, which may change); `pick` is which number in the 'numbers' field is the count.

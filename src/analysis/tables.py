@@ -242,12 +242,15 @@ def sheets_for(tables: dict, raw=None, rounds=None) -> tuple[dict, set[str], Mar
             {"round": "Round", "force": "Force", "region": "HMIC region 2014", "value": "Per cent attended",
              "qualifier": "Qualifier", "period": "Period", "other_basis": "Other basis",
              "source_kind": "Source kind", "source_url": "Source", "note": "Note"}, notes=("approximate",))
-    if raw is not None and not marks.synthetic and round_ids:
-        nc = cf.national_comparison(tables, raw, round_ids[0])
+    # The national figures are the national report of one round: set beside that round's counts
+    # only (not beside another round's, and not at all while that round is left out, e.g. under embargo)
+    nf_round = cf.NATIONAL_FIGURES_ROUND
+    if raw is not None and not marks.synthetic and nf_round in round_ids and nf_round in all_rounds:
+        nc = cf.national_comparison(tables, raw, nf_round)
         if len(nc):
             add("National_figures", nc, "Published national counts beside the project's coded counts",
-                [f"National figures from the reference table; our counts from {round_ids[0]}. A difference "
-                 "can come from coverage (not reported) as much as from disagreement."], round_ids[0],
+                [f"National figures from the reference table; our counts from {nf_round}. A difference "
+                 "can come from coverage (not reported) as much as from disagreement."], nf_round,
                 {"figure_no": "Reference row", "what": "What is counted", "national_text": "National figure (as published)",
                  "national_count": "National count", "national_qualifier": "Qualifier",
                  "criterion_id": "Criterion", "values_counted": "Values counted", "our_count": "Our count",
