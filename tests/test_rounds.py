@@ -83,3 +83,14 @@ def test_embargo_time_with_an_offset_is_converted_to_local_time_not_cut(tmp_path
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_update_of_a_round_published_later_is_refused(tmp_path):
+    """Core Business 2014 set to update PEEL 2014: the changes ran backwards in time, no word."""
+    path = tmp_path / "rounds.yaml"
+    path.write_text("rounds:\n  - id: core_business_2014\n    published: 2014-09-04\n    kind: [coded]\n"
+                    "    updates: peel_2014\n  - id: peel_2014\n    published: 2014-11-27\n    kind: [coded]\n",
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"round core_business_2014.*updates 'peel_2014', published later "
+                                         r"\(2014-11-27\) than this round \(2014-09-04\)"):
+        Rounds.load(path)

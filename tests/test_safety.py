@@ -121,6 +121,24 @@ def test_killed_build_leaves_previous_outputs_and_next_build_recovers(raw_copy, 
     assert len(res.tables["findings"]) == len(pd.read_parquet(paths.processed / "findings.parquet"))
 
 
+def test_ctrl_c_says_one_line_and_leaves_previous_outputs(raw_copy, tmp_path):
+    """Ctrl-C printed a traceback from each process (about 40 lines); the outputs were safe."""
+    out = tmp_path / "out"
+    paths = Paths(raw=raw_copy, processed=out / "processed", reports=out / "reports")
+    build(paths, tables_only=True, log=lambda s: None)
+    before = _files(paths.processed)
+    _add_row(raw_copy)
+    proc = _start_build(raw_copy, out, "before_swap:60")
+    _wait_for(proc, "test delay: before_swap")
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 130
+    assert "interrupted: each output folder is as the last complete build left it" in rest
+    assert "Traceback" not in rest
+    assert _files(paths.processed) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".processed.")]
+
+
 def test_failed_report_export_keeps_previous_reports(tmp_path, monkeypatch):
     paths = Paths(raw=RAW, processed=tmp_path / "processed", reports=tmp_path / "reports")
     monkeypatch.setattr(build_mod, "report_tasks", _reduced(("02_criterion_A2",)))

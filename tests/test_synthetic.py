@@ -134,3 +134,22 @@ def test_cli_writes_a_folder(tmp_path, capsys):
     doc = yaml.safe_load((tmp_path / "raw" / "rounds.yaml").read_text(encoding="utf-8"))
     assert [r["id"] for r in doc["rounds"]] == ["synthetic_round_1"]
     assert main(["synthetic", str(project_paths.DATA / "raw" / "nope")]) == 1
+
+
+def test_synthetic_data_never_replace_a_folder_of_other_data(tmp_path):
+    """Written over a copy of the real raw data, it replaced rounds.yaml: every real round was
+    then 'not read'. A synthetic folder written before may be written again."""
+    import shutil
+
+    from analysis.errors import InputError
+    from analysis.paths import RAW
+    from analysis.synthetic import make_synthetic_raw
+
+    copy = tmp_path / "raw_copy"
+    shutil.copytree(RAW, copy)
+    before = (copy / "rounds.yaml").read_bytes()
+    with pytest.raises(InputError, match="is not empty and is not a synthetic raw folder"):
+        make_synthetic_raw(copy)
+    assert (copy / "rounds.yaml").read_bytes() == before
+    make_synthetic_raw(tmp_path / "synth", seed=1)
+    make_synthetic_raw(tmp_path / "synth", seed=2)  # (its own folder: written again)

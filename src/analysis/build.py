@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -368,8 +369,12 @@ class staged_dir:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
-        fsync_dir(self.tmp)
-        _test_delay("before_swap", self.dest)
+        try:
+            fsync_dir(self.tmp)
+            _test_delay("before_swap", self.dest)
+        except BaseException:  # (Ctrl-C before the swap: the new folder goes, the old one stays)
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         if self.dest.exists():
             os.replace(self.dest, self.old)
             _test_delay("mid_swap", self.dest)
@@ -520,6 +525,9 @@ _WORKER: dict = {}
 
 def _init_report_worker(paths: Paths, drop: tuple[str, ...]) -> None:
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # Ctrl-C reaches every process of the terminal: a worker stops at once and quietly (the
+    # parent says what happened, and its staged folder is removed, see staged_dir)
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
     from .io import load_tables
 
     _WORKER["paths"] = paths

@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         except InputError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:  # (one line, not a traceback from each process)
+            print("interrupted: each output folder is as the last complete build left it, or complete "
+                  "(folders are swapped in whole)", file=sys.stderr)
+            return 130
         return int(rc or 0)
     finally:
         gc.unfreeze()

@@ -215,6 +215,12 @@ class Rounds:
                                  f"point 'updates' at one of {sorted(ids)}")
             if r.updates == r.id:
                 raise InputError(source, where(i, r.id), "a round cannot update itself", "fix 'updates'")
+            base = next((b for b in out if b.id == r.updates), None)
+            if base is not None and base.published and r.published and r.published < base.published:
+                # (the comparison would run backwards in time: 'newly reported' meaning dropped)
+                raise InputError(source, where(i, r.id), f"updates {base.id!r}, published later "
+                                 f"({base.published.isoformat()}) than this round ({r.published.isoformat()})",
+                                 "point 'updates' at an earlier round, or correct a 'published' date")
         return cls(out, source)
 
     def table(self) -> pd.DataFrame:

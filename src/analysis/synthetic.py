@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from . import paths as _paths
+from . import paths as _paths, safeyaml
 from .codebook import Codebook
 from .errors import InputError
 from .forces import load_forces
@@ -126,6 +126,20 @@ def _refuse_project_raw(dest: Path) -> None:
         if dest == protected or protected in dest.parents:
             raise InputError(dest, None, "synthetic data must never be written into the project's data/raw/",
                              "choose a folder outside data/raw/, e.g. a temporary folder")
+    # Nor over any other folder of data: a copy of the real raw data lost its rounds.yaml (only a
+    # synthetic folder written before may be written again)
+    if dest.is_file():
+        raise InputError(dest, None, "is a file", "give a folder to create")
+    if dest.is_dir() and any(dest.iterdir()):
+        registry = dest / "rounds.yaml"
+        try:
+            rounds = (safeyaml.safe_load(safeyaml.read_text(registry)) or {}).get("rounds") or []
+        except (OSError, ValueError, AttributeError, safeyaml.YAMLError, InputError):
+            rounds = []
+        if not rounds or not all(isinstance(r, dict) and r.get("synthetic") is True for r in rounds):
+            raise InputError(dest, None, "is not empty and is not a synthetic raw folder written before "
+                             "(its rounds.yaml is missing or lists real rounds); writing there would replace "
+                             "its data", "give a new or empty folder")
 
 
 def _rng(seed: int):
