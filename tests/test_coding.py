@@ -356,7 +356,12 @@ def test_cli_code_findings(tmp_path, capsys):
     assert "1 finding(s) uncoded" in capsys.readouterr().out
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["x"], "words": ["y"]}).to_csv(bad, index=False)
-    assert main(["code-findings", str(bad), "-o", str(out)]) == 1
+    assert main(["code-findings", str(bad), "-o", str(tmp_path / "out2.csv")]) == 1
+    assert "findings lack column(s)" in capsys.readouterr().err
+    # the input is never the output (it was replaced by the codes), even with --force
+    assert main(["code-findings", str(src), "-o", str(src), "--force"]) == 1
+    assert "is also the input" in capsys.readouterr().err
+    assert main(["code-findings", str(src), "-o", str(out)]) == 1 and "exists already" in capsys.readouterr().err
 
 
 def test_factored_alternatives_keep_the_first_match():

@@ -330,8 +330,14 @@ def test_cli_parse_letters_infers_the_round_from_the_folder(tmp_path, capsys):
     assert main(["parse-letters", str(SEED.parent), "-o", str(out)]) == 0
     df = pd.read_csv(out)
     assert len(df) == 14 and set(df["round"]) == {ROUND}
-    assert main(["parse-letters", str(tmp_path), "-o", str(out)]) == 1  # not a letters folder, no --round
+    assert main(["parse-letters", str(tmp_path), "-o", str(tmp_path / "x.csv")]) == 1  # not a letters folder
     assert "pass --round" in capsys.readouterr().err
+    # an existing output is not replaced without --force (nor is an output that is a folder)
+    assert main(["parse-letters", str(SEED.parent), "-o", str(out)]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert main(["parse-letters", str(SEED.parent), "-o", str(out), "--force"]) == 0
+    assert main(["parse-letters", str(SEED.parent), "-o", str(tmp_path)]) == 1
+    assert f"{tmp_path}: is a folder" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("line,area", [

@@ -245,8 +245,13 @@ def test_cli_review_export_and_import(paths, tmp_path, capsys):
     s.save()
     assert main(["review-import", str(x), *common]) == 1
     assert "unknown action 'maybe'" in capsys.readouterr().err
+    # a workbook that may hold decisions not imported yet is not written over without --force
+    assert main(["review-export", "-o", str(x), *common]) == 1
+    assert "exists already and may hold work" in capsys.readouterr().err
+    assert s.get(s.row(2, "P3"), "Action") == "maybe"
+    assert main(["review-export", "-o", str(x), "--force", *common]) == 0
     empty = tmp_path / "empty"
-    assert main(["review-export", "-o", str(x), "--raw", str(paths.raw), "--out", str(empty)]) == 1
+    assert main(["review-export", "-o", str(tmp_path / "y.xlsx"), "--raw", str(paths.raw), "--out", str(empty)]) == 1
     assert "build" in capsys.readouterr().err
 
 

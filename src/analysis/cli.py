@@ -26,6 +26,29 @@ def add_path_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reports", type=Path, default=None, help="reports folder (default: reports)")
 
 
+def add_output_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """-o/--output FILE and --force, for commands that write one file (see check_output_file)."""
+    p.add_argument("-o", "--output", type=Path, required=True, help=f"{what} to write")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists already")
+
+
+def check_output_file(args, *inputs: Path | None) -> Path:
+    """``args.output``, checked before any work: not a folder, not one of ``inputs``, and not an
+    existing file unless ``--force`` (it may hold work: a filled workbook, decisions not imported
+    yet, a table)."""
+    out = Path(args.output)
+    if out.is_dir():
+        raise InputError(out, None, "is a folder", f"give a file name, e.g. {out / 'name'}{out.suffix or ''}")
+    for given in inputs:
+        if given is not None and out.exists() and out.resolve() == Path(given).resolve():
+            raise InputError(out, None, "is also the input: writing it would replace what is being read",
+                             "give another output file")
+    if out.exists() and not getattr(args, "force", False):
+        raise InputError(out, None, "exists already and may hold work (a filled-in workbook, decisions not "
+                         "imported yet)", "give a new file name, or pass --force to replace it")
+    return out
+
+
 def paths_from_args(args) -> "Paths":
     from .paths import PROCESSED, RAW, REPORTS, Paths
 

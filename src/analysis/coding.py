@@ -1232,25 +1232,26 @@ def code_findings(findings: pd.DataFrame, codebook: Codebook,
 # CLI
 # ---------------------------------------------------------------------------------------------
 def register(subparsers) -> None:
-    from .cli import add_path_args
+    from .cli import add_output_arg, add_path_args
 
     p = subparsers.add_parser("code-findings", help="draft-code findings (CSV in: finding_id, area, text)",
                               description="Propose codebook codes for findings, one row per code. "
                               "A finding no rule recognises gets a row with a blank criterion.")
     p.add_argument("input", type=Path, help="CSV with columns finding_id, text (and optionally area)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
+    add_output_arg(p, "CSV")
     p.add_argument("--rules", type=Path, default=None, help="coding rules YAML (default: the shipped rules)")
     add_path_args(p)
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    from .cli import paths_from_args
+    from .cli import check_output_file, paths_from_args
     from .io import neutralise_formula
 
     paths = paths_from_args(args)
     if not args.input.exists():
         raise InputError(args.input, None, "file not found", "check the path")
+    check_output_file(args, args.input)
     from .sheets import read_reference_csv
 
     df = read_reference_csv(args.input, "findings table", keep_default_na=False, na_values=[""])

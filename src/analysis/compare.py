@@ -839,6 +839,9 @@ def _cmd(args) -> int:
         mark = f"EMBARGOED until {format_embargo(marks.embargo_until)}"
         out = {name: df.assign(embargoed=mark)[["embargoed", *df.columns]] for name, df in out.items()}
     folder = args.output or (paths.reports / "compare" / f"{args.baseline}__{args.update}")
+    if Path(folder).is_file():
+        raise InputError(folder, None, "is a file: the comparison is written as a folder of tables",
+                         "give -o a folder name")
     for name, df in out.items():
         write_table(df, Path(folder), name)
     key, types = ("changes", CHANGE_TYPES) if "changes" in out else ("grade_changes", GRADE_CHANGE_TYPES)

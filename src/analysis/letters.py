@@ -731,14 +731,14 @@ def draft_findings(letters_dir: str | Path, round_id: str, codebook, resolver: F
 # CLI
 # ---------------------------------------------------------------------------------------------
 def register(subparsers) -> None:
-    from .cli import add_path_args
+    from .cli import add_output_arg, add_path_args
 
     p = subparsers.add_parser("parse-letters", help="read force letters (.txt/.pdf/.docx) into findings",
                               description="Read every letter in DIR (or one letter file) and write one "
                               "row per finding: finding_id, round, force_id, area, finding_no, text, "
                               "source_file, source_ref.")
     p.add_argument("folder", type=Path, metavar="DIR", help="folder of letters, or one letter file")
-    p.add_argument("-o", "--output", type=Path, required=True, help="CSV to write")
+    add_output_arg(p, "CSV")
     p.add_argument("--round", default=None,
                    help="round id (default: the folder above DIR when DIR is data/raw/<round>/letters)")
     add_path_args(p)
@@ -746,13 +746,14 @@ def register(subparsers) -> None:
 
 
 def _cli(args) -> int:
-    from .cli import paths_from_args
+    from .cli import check_output_file, paths_from_args
     from .io import neutralise_formula
 
     paths = paths_from_args(args)
     target = args.folder
     if not target.exists():
         raise InputError(target, None, "not found", "give a folder of letters or a letter file")
+    check_output_file(args, target)
     round_id = args.round
     if round_id is None:
         folder = target if target.is_dir() else target.parent

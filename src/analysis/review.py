@@ -471,12 +471,12 @@ def import_review(xlsx: str | Path, paths) -> Path:
 # CLI
 # ---------------------------------------------------------------------------------------------
 def register(subparsers) -> None:
-    from .cli import add_path_args
+    from .cli import add_output_arg, add_path_args
 
     p = subparsers.add_parser("review-export", help="write the draft codes to an Excel review workbook",
                               description="One row per draft code (and per uncoded finding), with dropdowns "
                               "for the analyst's decisions. Needs a build (draft_codes table).")
-    p.add_argument("-o", "--output", type=Path, required=True, help="workbook to write (.xlsx)")
+    add_output_arg(p, "workbook (.xlsx)")
     add_path_args(p)
     p.set_defaults(func=_cli_export)
     q = subparsers.add_parser("review-import", help="read an analyst's review workbook back as overrides",
@@ -488,9 +488,10 @@ def register(subparsers) -> None:
 
 
 def _cli_export(args) -> int:
-    from .cli import paths_from_args
+    from .cli import check_output_file, paths_from_args
 
     paths = paths_from_args(args)
+    check_output_file(args)
     try:
         out = export_review(paths, args.output)
     except FileNotFoundError as exc:

@@ -116,21 +116,22 @@ def _write_readme(ws, codebook: Codebook) -> None:
 
 
 def register(subparsers) -> None:
-    from .cli import add_path_args
+    from .cli import add_output_arg, add_path_args
 
     p = subparsers.add_parser("coding-template", help="write a blank coding workbook (Excel) with dropdowns",
                               description="One row per force, one column per criterion with the codebook's "
                               "values as dropdowns, and an evidence column beside each. Fill it in and save "
                               "it in data/raw/<round>/coded/.")
-    p.add_argument("-o", "--output", type=Path, required=True, help="workbook to write (.xlsx)")
+    add_output_arg(p, "workbook (.xlsx)")
     add_path_args(p)
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    from .cli import paths_from_args
+    from .cli import check_output_file, paths_from_args
 
     paths = paths_from_args(args)
+    check_output_file(args)
     out = write_template(paths.codebook, paths.forces, args.output)
     print(f"coding workbook -> {out}")
     return 0
