@@ -296,3 +296,54 @@ def test_review_reject_of_a_draft_no_longer_made_is_listed_not_applied_to_anothe
     rej = tables["rejects"]
     (reason,) = rej.loc[rej["file"].str.endswith(REVIEW_FILE), "reason"]
     assert reason.startswith("review decision 'reject' matches no draft code now")
+
+
+def test_code_typed_over_the_proposal_with_no_action_is_an_error_not_lost(paths, tmp_path):
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    r = s.row(1, "P1")
+    s.set(r, value="force_wide")  # Action left blank
+    s.set(s.row(1, "P2"), action="accept")
+    with pytest.raises(InputError, match=rf"Review!P{r}: the code was changed to P1=force_wide but Action is blank"):
+        import_review(s.save(), paths)
+    assert not (paths.raw / ROUND / "coded" / REVIEW_FILE).exists()
+
+
+def test_reimport_says_which_earlier_decisions_it_removes(paths, tmp_path):
+    """A force's decisions are replaced whole by the workbook's rows: 17 became 1 without a word."""
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P2"), action="accept")
+    s.set(s.row(2, "P3"), action="accept")
+    import_review(s.save(), paths)
+    s2 = Sheet(export_review(paths, tmp_path / "again.xlsx"))
+    for r in range(2, s2.ws.max_row + 1):  # the analyst deletes every row but one
+        if s2.get(r, "Finding ID") != FID.format(1) or s2.get(r, "Proposed criterion") != "P2":
+            for c in s2.ws[r]:
+                c.value = None
+    said: list[str] = []
+    from analysis.review import import_review_all
+
+    import_review_all(s2.save(), paths, log=said.append)
+    assert len(said) == 1 and said[0].startswith("note: 1 earlier decision(s) in review.csv for norfolk")
+    assert f"{FID.format(2)} P3 accept" in said[0]
+
+
+def test_review_import_into_a_round_that_does_not_read_coded_files_is_refused(paths, tmp_path):
+    s = Sheet(export_review(paths, tmp_path / "review.xlsx"))
+    s.set(s.row(1, "P2"), action="accept")
+    registry = paths.raw / "rounds.yaml"
+    text = registry.read_text(encoding="utf-8")
+    assert "kind: [coded, letters, measures]" in text
+    registry.write_text(text.replace("kind: [coded, letters, measures]", "kind: [letters, measures]"), encoding="utf-8")
+    with pytest.raises(InputError, match="round core_business_2014: its kind does not list coded"):
+        import_review(s.save(), paths)
+
+
+def test_review_workbook_saved_among_the_coded_sheets_is_rejected_whole(paths, tmp_path):
+    """Saved in coded/ before review-import, its 17 proposals became 17 analyst codes."""
+    export_review(paths, paths.raw / ROUND / "coded" / "review_todo.xlsx")
+    tables = _build(paths)
+    rej = tables["rejects"]
+    (reason,) = rej.loc[rej["file"].str.endswith("review_todo.xlsx"), "reason"]
+    assert reason.startswith("a review workbook (review-export) saved among the coded sheets")
+    f = tables["findings"]
+    assert not f["source_ref"].str.contains("review_todo").any()

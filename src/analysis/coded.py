@@ -235,6 +235,15 @@ def _repeated_columns(grid: Grid, by_column: dict[int, str], headers: dict[int, 
             for key, cols in cols_of.items() if len(cols) > 1]
 
 
+def _is_review_sheet(grid: Grid) -> bool:
+    """The Review sheet of a workbook review-export wrote (its header names the proposal and the
+    analyst's Action)."""
+    if not grid.rows or (grid.name or "").strip().lower() != "review":
+        return False
+    header = {_norm_header(c.value) for c in grid.rows[0] if c.value is not None}
+    return {"proposed criterion", "action"} <= header
+
+
 def _read_columns(layout: _Layout) -> set[int]:
     return {*layout.columns, *layout.criteria, *layout.unknown_criteria, *layout.criterion_meta,
             *layout.forces, *layout.repeats}
@@ -433,6 +442,13 @@ class CodedLoader:
         res = FileResult()
         rel = self.rel(path)
         grids = read_grids(path)
+        if any(_is_review_sheet(g) for g in grids):  # (its 'Proposed' columns would read as analyst codes)
+            res.records_read += 1
+            self._reject(res, {"round_id": round_id, "rel": rel}, "whole file",
+                         "a review workbook (review-export) saved among the coded sheets: its proposed "
+                         "codes would be read as an analyst's; import it with `python -m analysis "
+                         "review-import` and move it out of data/raw/", f"{sum(len(g.rows) for g in grids)} rows")
+            return res
         found_any = False
         for grid in grids:
             layout = detect_layout(grid, self.codebook, self._try_force)

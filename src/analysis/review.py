@@ -346,7 +346,12 @@ def read_decisions(xlsx: str | Path, paths) -> pd.DataFrame:
             continue
         action_raw = _text(cell.get("action"))
         if action_raw is None:
-            continue  # not reviewed
+            # not reviewed; but a code typed over the proposal with no action would be lost unseen
+            typed = (_text(cell.get("new_criterion")), _text(cell.get("new_value")))
+            if any(typed) and typed != (_text(cell.get("criterion_id")), _text(cell.get("value"))):
+                bad("action", r, f"the code was changed to {typed[0]}={typed[1]} but Action is blank",
+                    "choose change (or accept) in Action, or put the proposed code back")
+            continue
         action = action_raw.lower()
         if action not in ACTIONS:
             bad("action", r, f"unknown action {action_raw!r}", f"use one of {list(ACTIONS)} or leave it blank")
@@ -433,19 +438,37 @@ def read_decisions(xlsx: str | Path, paths) -> pd.DataFrame:
     return pd.DataFrame(out, columns=OUTPUT_COLUMNS).astype("string")
 
 
-def import_review_all(xlsx: str | Path, paths) -> list[Path]:
-    """Write the decisions to data/raw/<round>/coded/review.csv (one file per round)."""
+def import_review_all(xlsx: str | Path, paths, log=print) -> list[Path]:
+    """Write the decisions to data/raw/<round>/coded/review.csv (one file per round). ``log``
+    hears of earlier decisions the workbook drops (a force's decisions are replaced whole)."""
+    from .rounds import Rounds
+
     decisions = read_decisions(xlsx, paths)
-    written = []
+    rounds = Rounds.load(paths.rounds)
+    written, checked = [], []
     for rnd, new in decisions.groupby("round", sort=True):
         rdir = paths.round_dir(rnd)
         if not rdir.is_dir():
             raise InputError(xlsx, None, f"round folder data/raw/{rnd}/ does not exist",
                              "import into the raw folder the workbook was exported from (--raw)")
+        if rnd in rounds.ids and "coded" not in rounds[rnd].kind:  # (the build would not read review.csv)
+            raise InputError(paths.rounds, f"round {rnd}", "its kind does not list coded, so the build would "
+                             "not read the decisions (data/raw/<round>/coded/review.csv)",
+                             "add coded to the round's kind in rounds.yaml, then import again")
+        checked.append((rnd, rdir, new))
+    for rnd, rdir, new in checked:  # (nothing is written until every round has passed)
         target = rdir / "coded" / REVIEW_FILE
         old = read_reference_csv(target, "review sheet", keep_default_na=False, na_values=[""]) \
             if target.exists() else pd.DataFrame(columns=OUTPUT_COLUMNS, dtype="string")
         keep = old[~old["force"].isin(set(new["force"]))]
+        gone = old[old["force"].isin(set(new["force"]))]
+        gone = gone[~pd.Series(list(zip(gone["finding_id"], gone["criterion_id"])), index=gone.index).isin(
+            set(zip(new["finding_id"], new["criterion_id"])))]
+        if len(gone):
+            log(f"note: {len(gone)} earlier decision(s) in {target.name} for {', '.join(sorted(set(gone['force'])))} "
+                "are not in this workbook and are removed (a force's decisions are replaced whole by its "
+                "workbook rows): " + "; ".join(f"{f} {c} {a}" for f, c, a in
+                                                zip(gone["finding_id"], gone["criterion_id"], gone["action"]))[:400])
         merged = pd.concat([keep, new], ignore_index=True)[OUTPUT_COLUMNS]
         merged = merged.sort_values(["force", "finding_id", "criterion_id", "action"], kind="stable")
         target.parent.mkdir(parents=True, exist_ok=True)
