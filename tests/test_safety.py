@@ -139,6 +139,22 @@ def test_ctrl_c_says_one_line_and_leaves_previous_outputs(raw_copy, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".processed.")]
 
 
+def test_second_build_into_the_same_folder_stops_at_once_naming_the_first(raw_copy, tmp_path):
+    """Two builds swapping one folder at once could crash one of them mid-swap (a traceback and a
+    temp folder left behind); a lock left by a killed build is taken over."""
+    out = tmp_path / "out"
+    paths = Paths(raw=raw_copy, processed=out / "processed", reports=out / "reports")
+    proc = _start_build(raw_copy, out, "before_swap:60")
+    _wait_for(proc, "test delay: before_swap")
+    with pytest.raises(InputError, match=rf"another build \(process {proc.pid}\) is writing to this folder"):
+        build(paths, tables_only=True, log=lambda s: None)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert (out / ".processed-build.lock").exists()  # (left by the killed build)
+    build(paths, tables_only=True, log=lambda s: None)
+    assert not (out / ".processed-build.lock").exists() and (paths.processed / "matrix.csv").exists()
+
+
 def test_failed_report_export_keeps_previous_reports(tmp_path, monkeypatch):
     paths = Paths(raw=RAW, processed=tmp_path / "processed", reports=tmp_path / "reports")
     monkeypatch.setattr(build_mod, "report_tasks", _reduced(("02_criterion_A2",)))

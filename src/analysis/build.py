@@ -424,6 +424,41 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class output_lock:
+    """One build at a time into an output folder: a lock file beside it (``.<name>-build.lock``,
+    holding the process id) for the whole build. Two builds swapping one folder at once could
+    crash one of them mid-swap; a second build now stops at once, naming the first. A lock left
+    by a build that was killed is taken over."""
+
+    def __init__(self, dest: Path):
+        self.path = Path(dest).parent / f".{Path(dest).name}-build.lock"
+
+    def __enter__(self) -> "output_lock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text(encoding="ascii").strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise InputError(self.path.parent / self.path.name[1:-len("-build.lock")], None,
+                                     f"another build (process {pid}) is writing to this folder",
+                                     "wait for it to finish, then build again") from None
+                self.path.unlink(missing_ok=True)  # (left by a build that was killed)
+                continue
+            with os.fdopen(fd, "w", encoding="ascii") as fh:
+                fh.write(str(os.getpid()))
+            return self
+        raise InputError(self.path, None, "cannot take the build lock", "delete the lock file and build again")
+
+    def __exit__(self, *exc) -> bool:
+        self.path.unlink(missing_ok=True)
+        return False
+
+
 def embargoed_rounds(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
     """Rounds still under embargo now: round id -> the embargo end, as printed on outputs."""
     from .style import format_embargo, marks_for
@@ -641,6 +676,12 @@ def build(paths: Paths | None = None, *, tables_only: bool = False, strict: bool
     start = time.perf_counter()
     paths = paths or Paths()
     check_output_folders(paths, reports=not tables_only)
+    with output_lock(paths.processed):
+        return _build(paths, start, tables_only, strict, allow_embargoed, notebooks, log, jobs, use_cache)
+
+
+def _build(paths: Paths, start: float, tables_only: bool, strict: bool, allow_embargoed: bool, notebooks: bool,
+           log: Callable[[str], None], jobs: int | None, use_cache: bool) -> BuildResult:
     log(f"[1/4] reading {paths.raw}")
     inputs = load_inputs(paths)
     log(f"[2/4] loading {len(inputs.rounds.ids)} round(s): {', '.join(inputs.rounds.ids)}")
