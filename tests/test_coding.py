@@ -3,6 +3,7 @@ words, negations, qualifiers, two-code sentences), the rules as data, and the fa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -357,7 +358,7 @@ def test_cli_code_findings(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["x"], "words": ["y"]}).to_csv(bad, index=False)
     assert main(["code-findings", str(bad), "-o", str(tmp_path / "out2.csv")]) == 1
-    assert "findings lack column(s)" in capsys.readouterr().err
+    assert "bad.csv, header: missing column(s)" in capsys.readouterr().err
     # the input is never the output (it was replaced by the codes), even with --force
     assert main(["code-findings", str(src), "-o", str(src), "--force"]) == 1
     assert "is also the input" in capsys.readouterr().err
@@ -429,3 +430,19 @@ def test_topics_are_compiled_when_first_needed(codebook):
     assert got == _reference_rules(codebook).code_text(text)
     rules.code_text("Officers use their mobile devices in Ynys M\u00f4n.")  # non-ASCII: the Unicode forms
     assert "rx" in rules._multi.__dict__ and "_gate_re" in rules.__dict__
+
+
+@pytest.mark.parametrize("rows,message", [
+    ("finding_id,text\n,The force attends every crime.\nf2,Thank you.\n", r"in.csv, line\(s\) 2: blank finding_id"),
+    ("finding_id,text\nf1,The force attends every crime.\nf1,Thank you.\n",
+     r"in.csv, line\(s\) 2, 3: finding_id used for more than one finding"),
+    ("id,words\nx,y\n", r"in.csv, header: missing column\(s\) \['finding_id', 'text'\] \(found \['id', 'words'\]\)"),
+])
+def test_cli_code_findings_refuses_ids_that_would_not_trace_back(tmp_path, capsys, rows, message):
+    """A blank id was coded into a row with no id, a repeated one coded twice; a wrong header
+    gave '<input>, columns' without the file's name."""
+    src = tmp_path / "in.csv"
+    src.write_text(rows, encoding="utf-8")
+    assert main(["code-findings", str(src), "-o", str(tmp_path / "out.csv")]) == 1
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out.csv").exists()

@@ -6,6 +6,7 @@ test resolver), so no findings are ever invented for a real force."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -586,3 +587,16 @@ def test_docx_text_reads_as_with_tracked_changes_accepted(tmp_path, test_resolve
     _, df = parse_letter(path, ROUND, test_resolver)
     assert df["text"].tolist() == ["The force attends all reported crimes.", "Leaders in Testshire champion prevention.",
                                    "Savings of £2m were found by the review team in 2014."]
+
+
+def test_cli_parse_letters_checks_the_round_it_writes_into_every_id(tmp_path, capsys):
+    """'--round ../x' went into the finding ids, and a letters/ folder outside data/raw took its
+    parent's name as the round."""
+    assert main(["parse-letters", str(SEED.parent), "-o", str(tmp_path / "a.csv"), "--round", "../x"]) == 1
+    assert "round id '../x' is not lower_snake_case" in capsys.readouterr().err
+    elsewhere = tmp_path / "x" / "letters"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(SEED, elsewhere / SEED.name)
+    assert main(["parse-letters", str(elsewhere), "-o", str(tmp_path / "b.csv")]) == 1
+    assert "its round cannot be told from the folder ('x' would be a guess)" in capsys.readouterr().err
+    assert main(["parse-letters", str(elsewhere), "-o", str(tmp_path / "b.csv"), "--round", "core_business_2014"]) == 0

@@ -1255,6 +1255,17 @@ def _cli(args) -> int:
     from .sheets import read_reference_csv
 
     df = read_reference_csv(args.input, "findings table", keep_default_na=False, na_values=[""])
+    missing = [c for c in ("finding_id", "text") if c not in df.columns]
+    if missing:
+        raise InputError(args.input, "header", f"missing column(s) {missing} (found {list(df.columns)})",
+                         "give columns finding_id and text (area optional), comma-separated")
+    ids = df["finding_id"].str.strip()
+    blank = [i + 2 for i in ids.index[ids.isna() | (ids == "")]]
+    twice = [i + 2 for i in ids.index[ids.duplicated(keep=False) & ids.notna() & (ids != "")]]
+    if blank or twice:  # (each code row must trace back to one finding)
+        raise InputError(args.input, f"line(s) {', '.join(map(str, (blank or twice)[:10]))}",
+                         "blank finding_id" if blank else "finding_id used for more than one finding",
+                         "give every finding its own id")
     codes = code_findings(df, Codebook.load(paths.codebook), args.rules)
     out = codes.copy()
     for c in ("evidence",):

@@ -760,6 +760,13 @@ def _cli(args) -> int:
         if folder.name != "letters":
             raise InputError(target, None, "cannot tell the round", "pass --round <round id>")
         round_id = folder.parent.name
+        if folder.parent.parent.resolve() != Path(paths.raw).resolve():  # (a letters/ folder elsewhere)
+            raise InputError(target, None, f"is not a round's letters folder under {paths.raw}, so its round "
+                             f"cannot be told from the folder ({round_id!r} would be a guess)",
+                             "pass --round <round id>")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", round_id):  # (it goes into every finding id)
+        raise InputError(None, "--round", f"round id {round_id!r} is not lower_snake_case",
+                         "give the round's id as in rounds.yaml, e.g. core_business_2014")
     resolver = ForceResolver.from_files(paths.forces, paths.force_aliases)
     if target.is_dir():
         df = parse_letters(target, round_id, resolver, ref_root=paths.raw)
