@@ -93,7 +93,8 @@ class UnknownForce(InputError):
 
 
 def load_forces(path: str | Path) -> pd.DataFrame:
-    """The forces table, validated: 43 unique ids, no blank names. Blank region/HMI = unknown."""
+    """The forces table (the 43 forces ship in data/raw/reference/), validated: unique ids, no blank
+    names, no name shared by two forces. Blank region/HMI = unknown."""
     path = Path(path)
     if not path.exists():
         raise InputError(path, None, "forces table not found", "copy forces.csv into data/raw/reference/")
