@@ -431,7 +431,22 @@ class output_lock:
     by a build that was killed is taken over."""
 
     def __init__(self, dest: Path):
-        self.path = Path(dest).parent / f".{Path(dest).name}-build.lock"
+        self.dest = Path(dest)
+        self.path = self.dest.parent / f".{self.dest.name}-build.lock"
+
+    def _holder(self) -> int:
+        """The process id in the lock file (0 if none). A lock just made may not hold its id yet:
+        read once more before taking it for one left behind."""
+        for attempt in range(2):
+            try:
+                text = self.path.read_text(encoding="ascii").strip()
+            except OSError:
+                return 0
+            if text.isdigit():
+                return int(text)
+            if attempt == 0:
+                time.sleep(0.2)
+        return 0
 
     def __enter__(self) -> "output_lock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -439,13 +454,9 @@ class output_lock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text(encoding="ascii").strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
+                pid = self._holder()
                 if pid and pid != os.getpid() and _alive(pid):
-                    raise InputError(self.path.parent / self.path.name[1:-len("-build.lock")], None,
-                                     f"another build (process {pid}) is writing to this folder",
+                    raise InputError(self.dest, None, f"another build (process {pid}) is writing to this folder",
                                      "wait for it to finish, then build again") from None
                 self.path.unlink(missing_ok=True)  # (left by a build that was killed)
                 continue
