@@ -36,7 +36,7 @@ import pandas as pd
 from . import compare_forces as cf
 from .io import neutralise_formula
 from .style import (COVERAGE_ORDER, JUDGEMENT_LOOK, JUDGEMENT_ORDER, SAVE_METADATA, SOURCE_TIER,
-                    TIER_LOOK, UNKNOWN, EmbargoError, Marks, format_embargo, house_style, judgement_handles,
+                    TIER_LOOK, UNKNOWN, EmbargoError, Marks, house_style, judgement_handles,
                     marks_for, n_forces, new_figure, patch_kwargs)
 
 # Titles for the headline criteria, filled with counts per value ({yes}, {extensive} ...) and {of_n}.
@@ -191,7 +191,7 @@ def _finish(name: str, fig, data: pd.DataFrame, title: str, subtitle: str, sourc
     data = data.reset_index(drop=True).copy()
     data.insert(0, "synthetic", synthetic)
     if marks.embargoed:  # the plotted data carry the mark too (only then: other CSVs unchanged)
-        data.insert(0, "embargoed", f"EMBARGOED until {format_embargo(marks.embargo_until)}")
+        data.insert(0, "embargoed", marks.embargo_label)
     if "round" not in data.columns:
         data.insert(0, "round", ";".join(rounds))
     if synthetic and "synthetic" not in name:

@@ -825,7 +825,7 @@ def _cmd(args) -> int:
     from .io import write_table
 
     from .io import load_tables
-    from .style import EmbargoError, format_embargo, marks_for
+    from .style import EmbargoError, marks_for
 
     paths = paths_from_args(args)
     processed = load_tables(paths.processed)
@@ -836,8 +836,7 @@ def _cmd(args) -> int:
         raise EmbargoError(embargoed, marks.embargo_until)
     out = run(paths, args.baseline, args.update, True if args.full_coverage else None, tables=processed)
     if marks is not None and marks.embargoed:
-        mark = f"EMBARGOED until {format_embargo(marks.embargo_until)}"
-        out = {name: df.assign(embargoed=mark)[["embargoed", *df.columns]] for name, df in out.items()}
+        out = {name: df.assign(embargoed=marks.embargo_label)[["embargoed", *df.columns]] for name, df in out.items()}
     folder = args.output or (paths.reports / "compare" / f"{args.baseline}__{args.update}")
     if Path(folder).is_file():
         raise InputError(folder, None, "is a file: the comparison is written as a folder of tables",

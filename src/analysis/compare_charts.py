@@ -627,7 +627,7 @@ def chart_plan(tables: dict[str, pd.DataFrame]) -> list[tuple[str, list[str], ob
             fig, data, alt = make()
             if marks.embargoed and "embargoed" not in data.columns:  # (the data CSV carries it too)
                 data = data.copy()
-                data.insert(0, "embargoed", f"EMBARGOED until {style.format_embargo(marks.embargo_until)}")
+                data.insert(0, "embargoed", marks.embargo_label)
             return fig, data, _alt(marks, alt)
         return draw
 

@@ -748,6 +748,7 @@ def register(subparsers) -> None:
 def _cli(args) -> int:
     from .cli import check_output_file, paths_from_args
     from .io import neutralise_formula
+    from .rounds import valid_round_id
 
     paths = paths_from_args(args)
     target = args.folder
@@ -764,7 +765,7 @@ def _cli(args) -> int:
             raise InputError(target, None, f"is not a round's letters folder under {paths.raw}, so its round "
                              f"cannot be told from the folder ({round_id!r} would be a guess)",
                              "pass --round <round id>")
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", round_id):  # (it goes into every finding id)
+    if not valid_round_id(round_id):  # (it goes into every finding id)
         raise InputError(None, "--round", f"round id {round_id!r} is not lower_snake_case",
                          "give the round's id as in rounds.yaml, e.g. core_business_2014")
     resolver = ForceResolver.from_files(paths.forces, paths.force_aliases)

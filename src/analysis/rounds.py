@@ -15,6 +15,11 @@ from .errors import InputError
 KINDS = ("coded", "letters", "grades", "measures")
 SYNTHETIC_PREFIX = "synthetic_"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def valid_round_id(text: str) -> bool:
+    """A round id as rounds.yaml takes it: lower_snake_case (it names a folder and goes into ids)."""
+    return bool(_ID.match(text))
 LABEL_MAX = 30  # a round's label names it in chart titles and axis labels
 
 
@@ -159,7 +164,7 @@ class Rounds:
                 raise InputError(source, f"entry {i}", "round entry is not a mapping", "use 'id: ...' etc.")
             rid = e.get("id")
             w = where(i, rid)
-            if not rid or not _ID.match(str(rid)):
+            if not rid or not valid_round_id(str(rid)):
                 raise InputError(source, w, f"round id {rid!r} is missing or not lower_snake_case",
                                  "use letters, digits and underscores, e.g. peel_2017")
             if rid in seen:

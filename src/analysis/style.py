@@ -164,12 +164,18 @@ class Marks:
         return self.embargo_until is not None and dt.datetime.now() < self.embargo_until
 
     @property
+    def embargo_label(self) -> str | None:
+        """'EMBARGOED until 09:30 on 1 January 2099' while embargoed (on charts, and in a column
+        of the data written with them), else None."""
+        return f"EMBARGOED until {format_embargo(self.embargo_until)}" if self.embargoed else None
+
+    @property
     def labels(self) -> list[str]:
         out = []
         if self.synthetic:
             out.append("SYNTHETIC DATA: not real findings")
         if self.embargoed:
-            out.append(f"EMBARGOED until {format_embargo(self.embargo_until)}")
+            out.append(self.embargo_label)
         return out
 
 
