@@ -24,7 +24,7 @@ from . import schemas
 from .codebook import Codebook, norm_token
 from .forces import ForceResolver, UnknownForce
 from .io import relative_name
-from .sheets import Cell, Grid, cell_text, read_grids
+from .sheets import UNQUOTED_COMMA_FIX, Cell, Grid, cell_text, read_grids
 from .sources import ANALYST_CODER, CONFIDENCE_LABELS, DEFAULT_SOURCE_KIND, SOURCE_KINDS
 
 # Header spellings -> canonical column. Compared after lower-casing and collapsing punctuation.
@@ -263,8 +263,7 @@ def _stray_rows(grid: Grid, layout: _Layout) -> dict[int, str]:
             extra = [c for c in row[width:] if c.value is not None]
             if extra:
                 out[i] = (f"{len(extra)} cell(s) past the header's last column ({extra[0].value!r}...): a comma "
-                          "in a cell without quotes splits it and moves the cells after it; put double quotes "
-                          "round that cell (Excel does when it saves CSV), or give the column a header")
+                          f"in a cell without quotes splits it and moves the cells after it; {UNQUOTED_COMMA_FIX}")
     return out
 
 

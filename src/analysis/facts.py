@@ -16,7 +16,7 @@ from . import schemas
 from .codebook import norm_token
 from .errors import InputError, InputErrors
 from .forces import ForceResolver
-from .sheets import _col_letter, read_csv_grid, refuse_repeated_headers
+from .sheets import UNQUOTED_COMMA_FIX, _col_letter, read_csv_grid, refuse_repeated_headers
 from .sources import SOURCE_KINDS
 
 GRADE_SCALE = ("outstanding", "good", "requires_improvement", "inadequate")
@@ -47,8 +47,7 @@ def _table(path: Path, required: tuple[str, ...]) -> tuple[list[dict], list[int]
         if stray:
             cols = ", ".join(f"{_col_letter(i + 1)} ({r[i]!r})" for i in stray)
             errors.append(InputError(path, f"row {n}", f"cell(s) with no column name above them: {cols}",
-                                     "put double quotes round a cell that holds a comma ('\"a, b\"'), "
-                                     "or give the column a name in row 1"))
+                                     UNQUOTED_COMMA_FIX))
             continue
         out.append({h: (r[i].strip() if i < len(r) and isinstance(r[i], str) else None) for i, h in enumerate(header) if h})
         lines.append(n)

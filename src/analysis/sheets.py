@@ -92,6 +92,11 @@ def decode_text(path: Path, raw: bytes, fix: str, lenient: bool = False) -> str:
     return text
 
 
+# The fix for a row with a cell past its header: nearly always a comma in a cell without quotes,
+# which splits the cell and moves the cells after it one column on.
+UNQUOTED_COMMA_FIX = ("put double quotes round a cell that holds a comma (Excel does when it saves CSV), "
+                      "or give the column a name in row 1")
+
 # Python's csv refuses a cell over 128 KiB with an error that reads like a quoting problem;
 # a long cell is read, and the loaders say what is wrong with it (MAX_CELL_CHARS in coded.py).
 _CSV_FIELD_LIMIT = 64 * 1024 * 1024
@@ -216,8 +221,7 @@ def _refuse_cells_past_header(path: Path, text: str, width: int, comment: str | 
                     continue
                 raise InputError(path, f"line {reader.line_num}",
                                  f"{len(rec)} cells where the header has {width} ({rec[width]!r}...)",
-                                 "put double quotes round a cell that holds a comma, or give the column a "
-                                 "header")
+                                 UNQUOTED_COMMA_FIX)
     except csv.Error:
         return  # (pandas, reading it next, names what is wrong)
 
